@@ -1,1 +1,4 @@
-export {};
+export * from "./augment";
+export * from "./fft";
+export * from "./mel";
+export * from "./spectrogram";

@@ -1,1 +1,13 @@
+/**
+ * data — manifests, dataset builders, the AVC pair sampler, the sample cache and batches.
+ */
+export * from "./batches";
+export * from "./builders";
+export * from "./cache";
+export * from "./cache-cli";
+export * from "./dataset";
+export * from "./manifest";
+export * from "./sampler";
+export * from "./split";
+export * from "./synth";
 export * from "./types";

@@ -41,4 +41,6 @@ export interface ManifestRow {
   boxes?: BoxFrame[];
   /** Cross-validation fold (ESC-50: 1–5). */
   fold?: number;
+  /** Free-form extra facts from the source dataset (e.g. Kinetics youtube id, ESC-10 flag). */
+  meta?: Record<string, string | number | boolean | null>;
 }

@@ -1,1 +1,7 @@
-export {};
+export * from "./bundle";
+export * from "./checkpoint";
+export * from "./loop";
+export * from "./optimizer";
+export * from "./progress";
+export * from "./schedule";
+export * from "./transforms";

@@ -1,0 +1,547 @@
+// `npm run bench` (`l3kit bench`): speed and memory of l3kit on this machine, written to
+// bench-results/<date>.json and <date>.md, with the summary table printed.
+//
+//   node --import tsx bench/index.ts [--quick] [--presets tiny,lite] [--backends wasm,cpu] [--only train] …
+//
+// Each measurement runs in a child process (bench/worker.ts), so each backend starts clean and the
+// peak RSS is per job: training-step and forward samples/s per preset and tfjs backend, ONNX forward
+// samples/s, the data pipeline (video, sample cache, avcBatches), synthetic generation, a tensor-leak
+// check, and the PyTorch reference (bench/reference/l3net_torch.py) timed in the same run when a
+// python3 with torch is found, reported as ratios.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Command } from "commander";
+import { L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
+import { ConfigError, errorMessage, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
+import type {
+  BenchJob,
+  DataJobResult,
+  JobResult,
+  LeakResult,
+  OnnxJobResult,
+  SynthJobResult,
+  TfjsJobResult,
+  Timing,
+} from "./common";
+
+/** The benchmark sections (`--only`). */
+export const BENCH_SECTIONS = ["train", "forward", "onnx", "data", "synth", "torch", "leak"] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
+
+const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow", "tensorflow-gpu"] as const;
+
+/** Options of {@link runBench} (strings as the CLI gives them, or numbers). */
+export interface RunBenchOptions {
+  /** Sections to run (default: all). */
+  only?: readonly string[];
+  /** Comma-separated presets (default "tiny,lite,paper"; `quick`: "tiny,lite"). */
+  presets?: string;
+  /** Comma-separated tfjs backends (default "wasm,cpu,tensorflow,tensorflow-gpu"); those that do not load are reported. */
+  backends?: string;
+  /** Batch size (default 8). */
+  batch?: string | number;
+  /** Timed repetitions, median reported (default 5; `quick`: 2). */
+  reps?: string | number;
+  /** A smoke run: tiny and lite only, 2 reps, short repetitions, few clips. */
+  quick?: boolean;
+  /** Output folder (default "bench-results"). */
+  out?: string;
+  /** Training steps of the tensor-leak check (default 100). */
+  leakSteps?: string | number;
+  /** python3 with torch for the reference (default: `L3KIT_TORCH_PYTHON`, then `python3`, then `/usr/bin/python3`). */
+  python?: string;
+  /** Per-job time limit in seconds (default 1800). */
+  jobTimeoutSec?: number;
+  /** Where progress and the summary go (default: stderr for progress, stdout for the summary). */
+  log?: (line: string) => void;
+  /** Print the summary table (default true). */
+  print?: boolean;
+}
+
+/** A training or forward measurement in the report. */
+export interface BenchRow extends Timing {
+  preset: L3PresetName;
+  /** "wasm", "cpu", … (tfjs backends), "onnx" or "torch". */
+  engine: string;
+  batch: number;
+  peakRssBytes?: number;
+  loss?: number;
+}
+
+/** The report written to `<date>.json`. */
+export interface BenchReport {
+  kind: "l3kit-bench";
+  version: 1;
+  date: string;
+  quick: boolean;
+  options: { sections: BenchSection[]; presets: L3PresetName[]; backends: string[]; batch: number; reps: number; leakSteps: number };
+  machine: {
+    cpuModel: string;
+    cores: number;
+    memoryBytes: number;
+    platform: string;
+    arch: string;
+    loadavgStart: number[];
+    loadavgEnd: number[];
+  };
+  versions: Record<string, string>;
+  /** Per tfjs backend: whether it loaded, why (not), threads. */
+  backends: Array<{ name: string; loaded: boolean; reason: string; threads?: number; simd?: boolean }>;
+  /** Forward FLOPs per sample of each preset (from the graph). */
+  flops: Record<string, number>;
+  train: BenchRow[];
+  forward: BenchRow[];
+  onnx: { available: boolean; reason: string; version?: string; exports: Array<{ preset: string; bytes: number; exportMs: number; firstRunMs: number }> } | null;
+  torch: { available: boolean; reason: string; python?: string; version?: string; threads?: number; paramsMatch?: Record<string, boolean> } | null;
+  /** l3kit ÷ PyTorch samples/s per preset. */
+  ratios: Array<{ preset: string; trainWasmOverTorch: number | null; onnxForwardOverTorch: number | null; wasmForwardOverTorch: number | null }>;
+  data: Omit<DataJobResult, "kind" | "loadavg"> | null;
+  synth: SynthJobResult["profiles"] | null;
+  leak: LeakResult | null;
+  /** Peak RSS of every child job. */
+  memory: Array<{ job: string; peakRssBytes: number }>;
+  notes: string[];
+  files: { json: string; md: string };
+}
+
+function int(v: string | number | undefined, def: number, key: string, min = 1): number {
+  if (v === undefined) return def;
+  const n = typeof v === "number" ? v : Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `bench --${key}` });
+  return n;
+}
+
+function list(v: string | undefined, def: string): string[] {
+  return (v ?? def)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function packageVersion(pkg: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a job in a child process; resolves with its result (or an error result). */
+function runChild(job: BenchJob, timeoutSec: number, log: (s: string) => void): Promise<JobResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-job-"));
+  const jobFile = path.join(dir, "job.json");
+  const resultFile = path.join(dir, "result.json");
+  writeFileSync(jobFile, JSON.stringify(job));
+  const ts = path.extname(__filename) === ".ts";
+  const worker = path.join(__dirname, `worker${ts ? ".ts" : ".js"}`);
+  const args = ts ? ["--require", require.resolve("tsx/cjs"), worker, jobFile, resultFile] : [worker, jobFile, resultFile];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, L3KIT_QUIET: "1" },
+    });
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    const timer = setTimeout(() => {
+      log(`  job timed out after ${timeoutSec} s; stopping it`);
+      child.kill("SIGKILL");
+    }, timeoutSec * 1000);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      let res: JobResult | undefined;
+      try {
+        res = JSON.parse(readFileSync(resultFile, "utf8")) as JobResult;
+      } catch {
+        // no result written
+      }
+      rmSync(dir, { recursive: true, force: true });
+      if (res) return resolve(res);
+      const why = signal ? `killed by ${signal}` : `exit code ${code}`;
+      resolve({ kind: job.kind, error: `${why}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`, peakRssBytes: 0, loadavg: os.loadavg() } as JobResult);
+    });
+  });
+}
+
+/** A python3 that imports torch (and numpy), or why none was found. */
+function findTorch(explicit?: string): { python: string; version: string } | { reason: string } {
+  const candidates = [explicit, process.env.L3KIT_TORCH_PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string => !!c);
+  const tried: string[] = [];
+  for (const py of [...new Set(candidates)]) {
+    const r = spawnSync(py, ["-c", "import torch, numpy; print(torch.__version__)"], { encoding: "utf8", timeout: 60_000 });
+    if (r.status === 0) return { python: py, version: r.stdout.trim() };
+    tried.push(`${py}: ${r.error ? errorMessage(r.error) : (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`)}`);
+  }
+  return { reason: `no python3 with torch (${tried.join("; ")}); install python3-torch to compare` };
+}
+
+interface TorchResult {
+  torch: string;
+  threads: number;
+  params: number;
+  train?: Timing & { loss: number };
+  forward?: Timing;
+}
+
+function runTorch(
+  python: string,
+  preset: L3PresetName,
+  o: { batch: number; reps: number; warmup: number; minRepMs: number; what: string[]; timeoutSec: number },
+): { result?: TorchResult; error?: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-torch-"));
+  try {
+    const cfgFile = path.join(dir, "config.json");
+    writeFileSync(cfgFile, JSON.stringify(l3Preset(preset)));
+    const script = path.join(__dirname, "reference", "l3net_torch.py");
+    const scriptPath = existsSync(script) ? script : path.resolve(__dirname, "..", "..", "bench", "reference", "l3net_torch.py");
+    const r = spawnSync(
+      python,
+      [
+        scriptPath,
+        "--config",
+        cfgFile,
+        "--batch",
+        String(o.batch),
+        "--reps",
+        String(o.reps),
+        "--warmup",
+        String(o.warmup),
+        "--threads",
+        String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)),
+        "--what",
+        o.what.join(","),
+        "--min-rep-ms",
+        String(o.minRepMs),
+      ],
+      { encoding: "utf8", timeout: o.timeoutSec * 1000, maxBuffer: 1 << 24 },
+    );
+    if (r.status !== 0) return { error: `${r.error ? errorMessage(r.error) : `exit ${r.status}`}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}` };
+    const res = JSON.parse(r.stdout.trim().split("\n").pop() as string) as TorchResult;
+    return { result: res };
+  } catch (err) {
+    return { error: errorMessage(err) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "—" : x >= 100 ? x.toFixed(0) : x.toFixed(digits);
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** The Markdown summary of a report. */
+export function formatBenchMarkdown(r: BenchReport): string {
+  const L: string[] = [];
+  const m = r.machine;
+  L.push(`# l3kit bench — ${r.date}${r.quick ? " (quick)" : ""}`, "");
+  L.push(`- Machine: ${m.cpuModel}, ${m.cores} cores, ${gib(m.memoryBytes)} RAM, ${m.platform}/${m.arch}`);
+  L.push(`- Load average (1/5/15 min): start ${m.loadavgStart.map((x) => x.toFixed(2)).join(" ")}, end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(" ")}`);
+  L.push(`- Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  L.push(`- Batch ${r.options.batch}; median of ${r.options.reps} repetitions after warm-up; samples/s (higher is better)`);
+  L.push("");
+  const presets = r.options.presets;
+  const engines = r.backends.filter((b) => b.loaded).map((b) => b.name);
+  const cell = (rows: BenchRow[], preset: string, engine: string) => {
+    const row = rows.find((x) => x.preset === preset && x.engine === engine);
+    return row ? `${fmt(row.samplesPerSec)}${row.gflops !== undefined ? ` (${fmt(row.gflops)} GF/s)` : ""}` : "—";
+  };
+  if (r.train.length) {
+    L.push("## Training step (samples/s)", "");
+    const cols = [...engines, ...(r.train.some((x) => x.engine === "torch") ? ["torch"] : [])];
+    L.push(`| preset | ${cols.map((c) => (c === "torch" ? "PyTorch" : `tfjs ${c}`)).join(" | ")} | wasm ÷ PyTorch |`);
+    L.push(`|---|${cols.map(() => "---:").join("|")}|---:|`);
+    for (const p of presets) {
+      const ratio = r.ratios.find((x) => x.preset === p)?.trainWasmOverTorch;
+      L.push(`| ${p} | ${cols.map((c) => cell(r.train, p, c)).join(" | ")} | ${ratio == null ? "—" : `${ratio.toFixed(2)}×`} |`);
+    }
+    L.push("");
+  }
+  if (r.forward.length) {
+    L.push("## Forward, inference mode (samples/s)", "");
+    const cols = [...engines.filter((e) => r.forward.some((x) => x.engine === e)), ...["onnx", "torch"].filter((e) => r.forward.some((x) => x.engine === e))];
+    const name = (c: string) => (c === "torch" ? "PyTorch" : c === "onnx" ? "ONNX (onnxruntime)" : `tfjs ${c}`);
+    L.push(`| preset | ${cols.map(name).join(" | ")} | ONNX ÷ PyTorch | wasm ÷ PyTorch |`);
+    L.push(`|---|${cols.map(() => "---:").join("|")}|---:|---:|`);
+    for (const p of presets) {
+      const rt = r.ratios.find((x) => x.preset === p);
+      const f = (v: number | null | undefined) => (v == null ? "—" : `${v.toFixed(2)}×`);
+      L.push(`| ${p} | ${cols.map((c) => cell(r.forward, p, c)).join(" | ")} | ${f(rt?.onnxForwardOverTorch)} | ${f(rt?.wasmForwardOverTorch)} |`);
+    }
+    L.push("");
+  }
+  if (r.onnx?.exports.length) {
+    L.push(`ONNX export (probs graph): ${r.onnx.exports.map((e) => `${e.preset} ${mib(e.bytes)} in ${fmt(e.exportMs, 0)} ms, session + first run ${fmt(e.firstRunMs, 0)} ms`).join("; ")}.`, "");
+  }
+  if (r.memory.length) {
+    L.push("## Peak RSS per job", "", "| job | peak RSS |", "|---|---:|");
+    for (const j of r.memory) L.push(`| ${j.job} | ${mib(j.peakRssBytes)} |`);
+    L.push("");
+  }
+  if (r.leak) {
+    L.push(
+      `## Tensor leak check`,
+      "",
+      `${r.leak.steps} training steps of ${r.leak.preset} on ${r.leak.backend}: ${r.leak.tensorsBefore} → ${r.leak.tensorsAfter} tensors (growth ${r.leak.growth}), ${mib(r.leak.bytesBefore)} → ${mib(r.leak.bytesAfter)}.`,
+      "",
+    );
+  }
+  if (r.data) {
+    const d = r.data;
+    L.push(`## Data pipeline (${d.preset} transforms, batch ${d.batch}, ${d.clips} synthetic tiny clips)`, "", "| stage | samples/s |", "|---|---:|");
+    if (d.videoReadSamples) L.push(`| video → readSamples (4 at once) | ${fmt(d.videoReadSamples.samplesPerSec)} |`);
+    if (d.videoAvcBatches) L.push(`| video → avcBatches (training transforms) | ${fmt(d.videoAvcBatches.samplesPerSec)} |`);
+    if (d.cacheBuild) L.push(`| sample cache build | ${fmt(d.cacheBuild.samplesPerSec)} |`);
+    if (d.cacheGetSample) L.push(`| cache → getSample (random) | ${fmt(d.cacheGetSample.samplesPerSec)} |`);
+    if (d.cacheAvcBatches) L.push(`| cache → avcBatches (training transforms) | ${fmt(d.cacheAvcBatches.samplesPerSec)} |`);
+    L.push("");
+  }
+  if (r.synth) {
+    L.push("## Synthetic generation", "", "| profile | clips/s | clips | JS audio ms/clip | JS render ms/clip |", "|---|---:|---:|---:|---:|");
+    for (const s of r.synth) L.push(`| ${s.profile} | ${fmt(s.clipsPerSec, 2)} | ${s.clips} | ${fmt(s.audioMs, 0)} | ${fmt(s.renderMs, 0)} |`);
+    L.push("");
+  }
+  const skipped = r.backends.filter((b) => !b.loaded);
+  if (skipped.length || r.notes.length || (r.torch && !r.torch.available) || (r.onnx && !r.onnx.available)) {
+    L.push("## Notes", "");
+    for (const b of skipped) L.push(`- tfjs backend ${b.name} not available: ${b.reason}`);
+    if (r.onnx && !r.onnx.available) L.push(`- ONNX: ${r.onnx.reason}`);
+    if (r.torch && !r.torch.available) L.push(`- PyTorch reference skipped: ${r.torch.reason}`);
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push("");
+  }
+  return L.join("\n");
+}
+
+/**
+ * Runs the benchmark and writes `<out>/<date>.json` and `<out>/<date>.md`; prints the Markdown
+ * summary. Returns the report.
+ */
+export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport> {
+  const quick = opts.quick ?? false;
+  const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const sectionsIn = (opts.only ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  for (const s of sectionsIn)
+    if (!(BENCH_SECTIONS as readonly string[]).includes(s))
+      throw new ConfigError(`unknown section '${s}' (valid: ${BENCH_SECTIONS.join(", ")})`, { subject: "bench --only" });
+  const sections = new Set<BenchSection>((sectionsIn.length ? sectionsIn : BENCH_SECTIONS) as BenchSection[]);
+  const presets = list(opts.presets, quick ? "tiny,lite" : "tiny,lite,paper");
+  for (const p of presets)
+    if (!(L3_PRESET_NAMES as readonly string[]).includes(p))
+      throw new ConfigError(`unknown preset '${p}' (valid: ${L3_PRESET_NAMES.join(", ")})`, { subject: "bench --presets" });
+  const backends = list(opts.backends, TFJS_BACKENDS.join(","));
+  for (const b of backends)
+    if (!(TFJS_BACKENDS as readonly string[]).includes(b))
+      throw new ConfigError(`unknown backend '${b}' (valid: ${TFJS_BACKENDS.join(", ")})`, { subject: "bench --backends" });
+  const batch = int(opts.batch, 8, "batch");
+  const reps = int(opts.reps, quick ? 2 : 5, "reps");
+  const leakSteps = int(opts.leakSteps, 100, "leak-steps", 0);
+  const timeoutSec = opts.jobTimeoutSec ?? 1800;
+  const plan = { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 150 : 400 };
+  const outDir = path.resolve(opts.out ?? "bench-results");
+  const started = new Date();
+  const stamp = started.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+
+  const report: BenchReport = {
+    kind: "l3kit-bench",
+    version: 1,
+    date: started.toISOString(),
+    quick,
+    options: { sections: [...sections], presets: presets as L3PresetName[], backends, batch, reps, leakSteps },
+    machine: {
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      cores,
+      memoryBytes: os.totalmem(),
+      platform: os.platform(),
+      arch: os.arch(),
+      loadavgStart: os.loadavg(),
+      loadavgEnd: [],
+    },
+    versions: { node: process.versions.node },
+    backends: [],
+    flops: Object.fromEntries(presets.map((p) => [p, modelSummary(p as L3PresetName).totals.flops])),
+    train: [],
+    forward: [],
+    onnx: null,
+    torch: null,
+    ratios: [],
+    data: null,
+    synth: null,
+    leak: null,
+    memory: [],
+    notes: [],
+    files: { json: path.join(outDir, `${stamp}.json`), md: path.join(outDir, `${stamp}.md`) },
+  };
+  for (const pkg of ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "onnxruntime-node", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"]) {
+    const v = packageVersion(pkg);
+    if (v) report.versions[pkg] = v;
+  }
+  log(`l3kit bench: ${[...sections].join(", ")} on ${presets.join(", ")}; batch ${batch}, ${reps} reps; ${report.machine.cpuModel}, ${cores} cores, load ${os.loadavg()[0]?.toFixed(2)}`);
+
+  const wantTfjs = sections.has("train") || sections.has("forward") || sections.has("leak");
+  const backendState = new Map<string, TfjsJobResult>();
+  let leakDone = !sections.has("leak");
+  const torch = sections.has("torch") ? findTorch(opts.python) : undefined;
+  if (torch) {
+    report.torch = "python" in torch ? { available: true, reason: `${torch.python}: torch ${torch.version}`, python: torch.python, version: torch.version, paramsMatch: {} } : { available: false, reason: torch.reason };
+    if ("version" in torch) report.versions.torch = torch.version;
+  }
+
+  for (const preset of presets as L3PresetName[]) {
+    if (wantTfjs) {
+      for (const backend of backends) {
+        const known = backendState.get(backend);
+        if (known && !known.loaded) continue;
+        if (backend === "cpu" && preset === "paper") {
+          report.notes.push("paper on the tfjs cpu backend skipped: its pure-JS kernels take minutes per training step at batch 8.");
+          continue;
+        }
+        const leak = !leakDone && preset === "tiny" ? leakSteps : 0;
+        const train = sections.has("train");
+        const forward = sections.has("forward");
+        if (!train && !forward && leak === 0) continue;
+        log(`- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`);
+        const res = (await runChild(
+          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, ...plan },
+          timeoutSec,
+          log,
+        )) as TfjsJobResult;
+        if (res.error) {
+          report.notes.push(`tfjs ${backend} / ${preset} failed: ${res.error}`);
+          log(`  failed: ${res.error}`);
+          continue;
+        }
+        if (!known) {
+          backendState.set(backend, res);
+          report.backends.push({ name: backend, loaded: res.loaded, reason: res.reason, threads: res.threads, simd: res.simd });
+        }
+        if (!res.loaded) {
+          log(`  not available: ${res.reason}`);
+          continue;
+        }
+        report.memory.push({ job: `tfjs ${backend} / ${preset}${res.train ? " train" : ""}${res.forward ? " + forward" : ""}`, peakRssBytes: res.peakRssBytes });
+        if (res.train) {
+          report.train.push({ ...res.train, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
+          log(`  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step)`);
+        }
+        if (res.forward) {
+          report.forward.push({ ...res.forward, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
+          log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s`);
+        }
+        if (res.leak) {
+          report.leak = res.leak;
+          leakDone = true;
+          log(`  leak check: ${res.leak.tensorsBefore} → ${res.leak.tensorsAfter} tensors over ${res.leak.steps} steps`);
+        }
+      }
+    }
+    if (sections.has("onnx")) {
+      log(`- ONNX / ${preset}: forward`);
+      const res = (await runChild({ kind: "onnx", preset, batch, ...plan }, timeoutSec, log)) as OnnxJobResult;
+      report.onnx ??= { available: res.available ?? false, reason: res.reason ?? res.error ?? "", version: res.version, exports: [] };
+      if (res.error) {
+        report.notes.push(`ONNX / ${preset} failed: ${res.error}`);
+        log(`  failed: ${res.error}`);
+      } else if (res.available && res.forward) {
+        report.onnx.available = true;
+        report.onnx.reason = res.reason;
+        report.versions["onnxruntime-node"] ??= res.version ?? "?";
+        report.onnx.exports.push({ preset, bytes: res.exportBytes ?? 0, exportMs: res.exportMs ?? 0, firstRunMs: res.firstRunMs ?? 0 });
+        report.forward.push({ ...res.forward, preset, engine: "onnx", batch, peakRssBytes: res.peakRssBytes });
+        report.memory.push({ job: `ONNX / ${preset} forward`, peakRssBytes: res.peakRssBytes });
+        log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s (${res.reason})`);
+      } else {
+        log(`  not available: ${res.reason}`);
+      }
+    }
+    if (torch && "python" in torch) {
+      const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter((x): x is string => !!x);
+      if (what.length) {
+        log(`- PyTorch / ${preset}: ${what.join(", ")}`);
+        const r = runTorch(torch.python, preset, { batch, ...plan, what, timeoutSec });
+        if (r.error || !r.result) {
+          report.notes.push(`PyTorch / ${preset} failed: ${r.error}`);
+          log(`  failed: ${r.error}`);
+        } else {
+          const t = r.result;
+          const flops = report.flops[preset] as number;
+          if (report.torch) {
+            report.torch.threads = t.threads;
+            (report.torch.paramsMatch as Record<string, boolean>)[preset] = t.params === modelSummary(preset).totals.trainableParams;
+          }
+          if (t.train) {
+            report.train.push({ ...t.train, gflops: (3 * flops * batch) / t.train.msPerCall / 1e6, preset, engine: "torch", batch });
+            log(`  train ${fmt(t.train.samplesPerSec)} samples/s`);
+          }
+          if (t.forward) {
+            report.forward.push({ ...t.forward, gflops: (flops * batch) / t.forward.msPerCall / 1e6, preset, engine: "torch", batch });
+            log(`  forward ${fmt(t.forward.samplesPerSec)} samples/s`);
+          }
+        }
+      }
+    }
+    const sps = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.samplesPerSec;
+    const ratio = (a?: number, b?: number) => (a && b ? a / b : null);
+    report.ratios.push({
+      preset,
+      trainWasmOverTorch: ratio(sps(report.train, "wasm"), sps(report.train, "torch")),
+      onnxForwardOverTorch: ratio(sps(report.forward, "onnx"), sps(report.forward, "torch")),
+      wasmForwardOverTorch: ratio(sps(report.forward, "wasm"), sps(report.forward, "torch")),
+    });
+  }
+
+  if (sections.has("data")) {
+    const preset: L3PresetName = presets.includes("lite") ? "lite" : (presets[0] as L3PresetName);
+    log(`- data pipeline (${preset} transforms)`);
+    const res = (await runChild(
+      { kind: "data", preset, batch, clips: quick ? 4 : 12, samples: quick ? 16 : 64, reps },
+      timeoutSec,
+      log,
+    )) as DataJobResult;
+    if (res.error) {
+      report.notes.push(`data pipeline failed: ${res.error}`);
+      log(`  failed: ${res.error}`);
+    } else {
+      const { kind: _k, loadavg: _l, ...rest } = res;
+      report.data = rest;
+      report.memory.push({ job: "data pipeline", peakRssBytes: res.peakRssBytes });
+      log(`  video ${fmt(res.videoReadSamples?.samplesPerSec)} samples/s, cache getSample ${fmt(res.cacheGetSample?.samplesPerSec)}, cache avcBatches ${fmt(res.cacheAvcBatches?.samplesPerSec)}`);
+    }
+  }
+  if (sections.has("synth")) {
+    log("- synthetic generation");
+    const res = (await runChild({ kind: "synth", tinyClips: quick ? 4 : 24, defaultClips: quick ? 1 : 4 }, timeoutSec, log)) as SynthJobResult;
+    if (res.error) {
+      report.notes.push(`synthetic generation failed: ${res.error}`);
+      log(`  failed: ${res.error}`);
+    } else {
+      report.synth = res.profiles;
+      log(`  ${res.profiles.map((p) => `${p.profile} ${fmt(p.clipsPerSec, 2)} clips/s`).join(", ")}`);
+    }
+  }
+  if (report.torch?.available && Object.values(report.torch.paramsMatch ?? {}).some((ok) => !ok))
+    report.notes.push("the PyTorch twin's parameter count differs from l3kit's for some preset: its numbers are not comparable");
+  if (os.loadavg()[0]! > cores * 0.5 || report.machine.loadavgStart[0]! > cores * 0.5)
+    report.notes.push(`the machine was busy (load average ${report.machine.loadavgStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at end, ${cores} cores): timings are noisy.`);
+  report.machine.loadavgEnd = os.loadavg();
+  const md = formatBenchMarkdown(report);
+  await writeJsonAtomic(report.files.json, report);
+  await writeFileAtomic(report.files.md, `${md}\n`);
+  if (opts.print ?? true) process.stdout.write(`${md}\nwritten: ${report.files.json}, ${report.files.md}\n`);
+  return report;
+}
+
+if (require.main === module) {
+  const program = new Command("bench");
+  // the options are defined once, in the CLI
+  const { registerBenchCommand } = require("../src/cli/bench") as typeof import("../src/cli/bench");
+  registerBenchCommand(program);
+  program.parseAsync(["node", "bench", "bench", ...process.argv.slice(2)]).catch((err) => {
+    console.error(`bench: ${errorMessage(err)}`);
+    process.exit(1);
+  });
+}

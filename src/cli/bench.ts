@@ -1,0 +1,24 @@
+import type { Command } from "commander";
+
+const collect = (value: string, prev: string[]) => [...prev, value];
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command("bench")
+    .description(
+      "Speed and memory benchmarks (training and forward samples/s per preset and backend, data pipeline, synthetic generation, ONNX, PyTorch reference); writes bench-results/<date>.json and .md",
+    )
+    .option("--only <name>", "run only these sections (repeatable or comma-separated): train, forward, onnx, data, synth, torch, leak", collect, [])
+    .option("--presets <list>", "comma-separated presets (default tiny,lite,paper; with --quick tiny,lite)")
+    .option("--backends <list>", "comma-separated tfjs backends to try (those that do not load are reported and skipped)", "wasm,cpu,tensorflow,tensorflow-gpu")
+    .option("--batch <n>", "batch size", "8")
+    .option("--reps <n>", "timed repetitions, median reported (default 5; with --quick 2)")
+    .option("--leak-steps <n>", "training steps of the tensor-leak check", "100")
+    .option("--python <path>", "python3 with torch for the reference (default: L3KIT_TORCH_PYTHON, python3, /usr/bin/python3)")
+    .option("--quick", "a smoke run: tiny and lite, 2 reps, few clips (under 2 minutes)")
+    .option("--out <dir>", "output folder", "bench-results")
+    .action(async (opts) => {
+      const { runBench } = require("../../bench") as typeof import("../../bench");
+      await runBench(opts);
+    });
+}

@@ -1,0 +1,34 @@
+import type { Command } from "commander";
+import { intArg } from "./shared";
+
+const collect = (value: string, prev: string[]) => [...prev, value];
+
+export function registerExperimentCommand(program: Command): void {
+  program
+    .command("experiment")
+    .description("Run a named experiment (`list` shows them; `<name> --help` shows its config and defaults)")
+    .argument("[name]", "experiment name, or `list`")
+    .option("--config <file>", "JSON file with config overrides")
+    .option("--set <key=value>", "override a config key (repeatable)", collect, [])
+    .option("--seed <n>", "first seed", intArg("--seed"))
+    .option("--seeds <n>", "number of seeds", intArg("--seeds"))
+    .option("--out <dir>", "run folder")
+    .option("--backend <name>", "auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)")
+    .option("--resume", "continue an interrupted run (finished parts are skipped)")
+    .helpOption(false)
+    .option("-h, --help", "show help (with a name: the experiment's config and defaults)")
+    .action(async (name: string | undefined, opts: { config?: string; set: string[]; seed?: number; seeds?: number; out?: string; backend?: string; resume?: boolean; help?: boolean }, cmd: Command) => {
+      const runner = (require("../experiments") as typeof import("../experiments"));
+      if (!name || name === "list") {
+        if (opts.help || !name) console.log(cmd.helpInformation());
+        console.log(`Experiments:\n${runner.listExperiments()}`);
+        return;
+      }
+      if (opts.help) {
+        console.log(runner.experimentHelp(name));
+        return;
+      }
+      const result = await runner.runExperiment(name, opts);
+      console.log(result.summary);
+    });
+}

@@ -1,0 +1,36 @@
+/**
+ * The `l3kit` command line. Every subcommand has `--help`; heavy modules (tfjs, ffmpeg) load
+ * only when a subcommand runs, so `l3kit --help` is instant.
+ */
+import { Command, Option } from "commander";
+import { registerBackendCommand } from "./backend";
+import { registerBenchCommand } from "./bench";
+import { registerDataCommand } from "./data";
+import { registerEmbedCommand } from "./embed";
+import { registerExperimentCommand } from "./experiment";
+import { registerModelCommand } from "./model";
+import { packageVersion } from "./shared";
+
+/** Builds the commander program (exported for tests). */
+export function buildProgram(): Command {
+  const program = new Command("l3kit")
+    .description("Look, Listen and Learn toolkit: audio-visual correspondence, L³-Net, probes and localization")
+    .version(packageVersion(), "-V, --version")
+    .showHelpAfterError("(add --help for usage)")
+    .showSuggestionAfterError(true)
+    .enablePositionalOptions();
+  registerExperimentCommand(program);
+  registerDataCommand(program);
+  registerModelCommand(program);
+  registerEmbedCommand(program);
+  registerBenchCommand(program);
+  registerBackendCommand(program);
+  return program;
+}
+
+/** Entry point used by bin/l3kit.js. */
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}
+
+export { Option };

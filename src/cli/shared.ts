@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { type Command, Option } from "commander";
+
+/** The package root (works from src/ through tsx and from dist/src/ when compiled). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
+      if (pkg.name === "l3kit") return dir;
+    } catch {}
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+/** l3kit's version from package.json. */
+export function packageVersion(): string {
+  return JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")).version;
+}
+
+/** The `--backend` option every command takes (default: $L3KIT_BACKEND or auto). */
+export function backendOption(): Option {
+  return new Option("--backend <name>", "tfjs backend: auto | tensorflow-gpu | tensorflow | wasm | cpu")
+    .env("L3KIT_BACKEND")
+    .default("auto");
+}
+
+/** Adds `--backend` to a command. */
+export function withBackend(cmd: Command): Command {
+  return cmd.addOption(backendOption());
+}
+
+/** Parses a positive integer option with a clear error. */
+export function intArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got '${value}'`);
+    return n;
+  };
+}
+
+/** Parses a number option with a clear error. */
+export function numArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got '${value}'`);
+    return n;
+  };
+}
+
+/** Parses WxH. */
+export function sizeArg(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/i.exec(value.trim());
+  if (!m) throw new Error(`size must look like WxH (e.g. 128x128), got '${value}'`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}

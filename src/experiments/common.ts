@@ -1,0 +1,135 @@
+/**
+ * Pieces every experiment shares: the dataset (the synthetic benchmark by default, generated on
+ * demand into a cache folder, or a real manifest), the sample cache sized for the model, the model
+ * config, and result provenance.
+ */
+import { existsSync } from "node:fs";
+import * as path from "node:path";
+import { buildSampleCache, generateSynthDataset, loadManifest, type Manifest, openSampleCache, type PairSource, type SampleCache, type SynthProfileName } from "../lib/data";
+import { type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
+import { splitSource } from "../lib/train";
+import { ConfigError } from "../lib/util";
+
+/** The data section of an experiment config. */
+export interface DataSection {
+  [key: string]: string | number;
+  /** A manifest (JSONL) of real data; empty: the synthetic benchmark. */
+  manifest: string;
+  /** Synthetic benchmark: number of clips, classes, profile (tiny | default) and seed. */
+  synthClips: number;
+  synthClasses: number;
+  synthProfile: string;
+  synthSeed: number;
+  /** Where generated datasets and sample caches are kept (reused across runs). */
+  cacheRoot: string;
+  /** Samples pre-decoded per clip. */
+  perClip: number;
+}
+
+/** Defaults of the data section: the synthetic benchmark's default profile. */
+export const DEFAULT_DATA: DataSection = {
+  manifest: "",
+  synthClips: 300,
+  synthClasses: 10,
+  synthProfile: "default",
+  synthSeed: 1,
+  cacheRoot: ".cache/l3kit",
+  perClip: 8,
+};
+
+/** The model section of an experiment config. */
+export interface ModelSection {
+  [key: string]: string | number;
+  preset: string;
+  fusion: string;
+}
+
+/** Resolves the model section into a full config (ConfigError for unknown presets or heads). */
+export function modelConfigOf(m: ModelSection): L3NetConfig {
+  return resolveL3Config({ preset: m.preset as L3PresetName, fusion: m.fusion });
+}
+
+/** The dataset an experiment runs on. */
+export interface PreparedData {
+  manifest: Manifest;
+  manifestPath: string;
+  synthetic: boolean;
+}
+
+/**
+ * Loads the configured manifest, or generates (or reuses) the synthetic benchmark. Fails before
+ * any training with a clear error for a missing manifest or one without audio.
+ */
+export async function prepareDataset(data: DataSection, log: (line: string) => void): Promise<PreparedData> {
+  let manifestPath: string;
+  let synthetic = false;
+  if (data.manifest) {
+    manifestPath = path.resolve(data.manifest);
+    if (!existsSync(manifestPath)) throw new ConfigError(`manifest not found: ${manifestPath}`, { subject: "data.manifest", reason: "missing" });
+  } else {
+    synthetic = true;
+    const profile = data.synthProfile as SynthProfileName;
+    if (profile !== "tiny" && profile !== "default") throw new ConfigError(`must be 'tiny' or 'default', got '${data.synthProfile}'`, { subject: "data.synthProfile" });
+    const out = path.resolve(data.cacheRoot, "synth", `${profile}-k${data.synthClasses}-n${data.synthClips}-seed${data.synthSeed}`);
+    manifestPath = path.join(out, "manifest.jsonl");
+    if (!existsSync(path.join(out, "metadata.json"))) {
+      log(`data: generating the synthetic benchmark (${data.synthClips} clips, ${data.synthClasses} classes, ${profile} profile) into ${path.relative(process.cwd(), out)}`);
+      let last = 0;
+      const r = await generateSynthDataset({
+        out,
+        clips: data.synthClips,
+        classes: data.synthClasses,
+        seed: data.synthSeed,
+        profile,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - last > 5000) {
+            last = now;
+            log(`data: ${p.done}/${p.total} clips`);
+          }
+        },
+      });
+      log(`data: ${r.rows.length} clips in ${r.elapsedSec.toFixed(1)} s (${r.clipsPerSec.toFixed(1)} clips/s)`);
+    }
+  }
+  const manifest = await loadManifest(manifestPath);
+  if (!manifest.rows.some((r) => r.hasAudio)) throw new ConfigError("the manifest has no clip with an audio track: AVC needs audio", { subject: manifestPath, reason: "no-audio" });
+  return { manifest, manifestPath, synthetic };
+}
+
+/** Builds (or resumes, or reuses) the sample cache of a manifest at the model's input sizes. */
+export async function prepareCache(data: DataSection, prepared: PreparedData, model: L3NetConfig, log: (line: string) => void): Promise<SampleCache> {
+  const side = model.vision.frontEnd.resizeTo;
+  const sampleRate = model.audio.frontEnd.sampleRate;
+  const dir = path.resolve(data.cacheRoot, "samples", `${prepared.manifest.hash.slice(0, 12)}-${side}px-${sampleRate}hz-k${data.perClip}`);
+  if (!existsSync(path.join(dir, "index.json")) || !openSampleCache(dir, { allowPartial: true }).index.complete) {
+    log(`data: pre-decoding ${data.perClip} samples per clip into ${path.relative(process.cwd(), dir)}`);
+    let last = 0;
+    const r = await buildSampleCache({
+      manifest: prepared.manifest,
+      out: dir,
+      perClip: data.perClip,
+      frameSize: { width: side, height: side },
+      sampleRate,
+      audioSec: model.audio.frontEnd.durationSec,
+      seed: 0,
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - last > 5000) {
+          last = now;
+          log(`data: cached ${p.clipsDone}/${p.clipsTotal} clips`);
+        }
+      },
+    });
+    log(`data: ${r.samples} samples from ${r.clips} clips in ${r.seconds.toFixed(1)} s${r.skipped.length ? `; ${r.skipped.length} clip(s) skipped` : ""}`);
+    for (const s of r.skipped) log(`data: skipped ${s.path}: ${s.reason} ${s.message}`);
+  }
+  return openSampleCache(dir);
+}
+
+/** A split of a cache as a pair source; fails with a clear error when the split is empty. */
+export function splitOf(cache: SampleCache, split: string): PairSource {
+  const src = splitSource(cache, split);
+  if (src.clips.length === 0) throw new ConfigError(`no clips in split '${split}' of the dataset`, { subject: "data" });
+  return src;
+}

@@ -1,0 +1,167 @@
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../lib/util";
+import type { ConfigObject, ConfigValue } from "./types";
+
+function isObject(v: unknown): v is Record<string, ConfigValue> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** All dotted key paths of a config's leaves (arrays are leaves). */
+export function configKeys(obj: ConfigObject, prefix = ""): string[] {
+  const keys: string[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (isObject(v)) keys.push(...configKeys(v as ConfigObject, p));
+    else keys.push(p);
+  }
+  return keys;
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const prev = d[i - 1] as number[];
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
+}
+
+/** The closest candidate to `name`, if any is reasonably close. */
+export function suggest(name: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = Math.min(editDistance(name, c), c.endsWith(`.${name}`) ? 0 : Number.POSITIVE_INFINITY);
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function getPath(obj: ConfigObject, key: string): ConfigValue | undefined {
+  let cur: ConfigValue | undefined = obj;
+  for (const part of key.split(".")) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[part];
+  }
+  return cur;
+}
+
+function setPath(obj: ConfigObject, key: string, value: ConfigValue): void {
+  const parts = key.split(".");
+  let cur: Record<string, ConfigValue> = obj;
+  for (const part of parts.slice(0, -1)) {
+    const next = cur[part];
+    if (!isObject(next)) cur[part] = {};
+    cur = cur[part] as Record<string, ConfigValue>;
+  }
+  cur[parts[parts.length - 1] as string] = value;
+}
+
+/** Parses the text of `--set key=value`: JSON when it parses (numbers, booleans, arrays), else a string. */
+export function parseSetValue(text: string): ConfigValue {
+  try {
+    return JSON.parse(text) as ConfigValue;
+  } catch {
+    return text;
+  }
+}
+
+function typeName(v: ConfigValue | undefined): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  return typeof v;
+}
+
+/**
+ * Applies one override, checking that the key exists in `defaults` and the value has the same type
+ * (a `null` default accepts anything). Unknown keys fail with a suggestion.
+ */
+export function applyOverride(config: ConfigObject, defaults: ConfigObject, key: string, value: ConfigValue, source: string): void {
+  const def = getPath(defaults, key);
+  if (def === undefined) {
+    const hint = suggest(key, configKeys(defaults));
+    throw new ConfigError(`unknown config key '${key}'${hint ? ` — did you mean '${hint}'?` : ""}`, { subject: source });
+  }
+  if (isObject(def)) throw new ConfigError(`'${key}' is a group; set one of its keys (${configKeys(def as ConfigObject, key).join(", ")})`, { subject: source });
+  if (def !== null && typeName(def) !== typeName(value)) {
+    // "--set a=1e-4" parses as number; "--set name=3" for a string default is taken as the string "3".
+    if (typeof def === "string" && (typeof value === "number" || typeof value === "boolean")) value = String(value);
+    else throw new ConfigError(`'${key}' must be ${typeName(def)} (default ${JSON.stringify(def)}), got ${JSON.stringify(value)}`, { subject: source });
+  }
+  setPath(config, key, value);
+}
+
+function flatten(obj: Record<string, ConfigValue>, prefix = ""): Array<[string, ConfigValue]> {
+  const out: Array<[string, ConfigValue]> = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (isObject(v)) out.push(...flatten(v, p));
+    else out.push([p, v]);
+  }
+  return out;
+}
+
+/** Deep copy of plain config data. */
+export function cloneConfig<C extends ConfigObject>(c: C): C {
+  return JSON.parse(JSON.stringify(c)) as C;
+}
+
+/**
+ * Resolves an experiment's config: defaults ← `--config` file ← profile overrides ← `--set`s.
+ * The profile is the `profile` key's final value (from the file or a --set).
+ */
+export function resolveConfig<C extends ConfigObject>(args: {
+  defaults: C;
+  profiles: Record<string, Partial<Record<string, ConfigValue>>>;
+  configFile?: string;
+  sets?: string[];
+}): C {
+  const config = cloneConfig(args.defaults);
+  let fileEntries: Array<[string, ConfigValue]> = [];
+  if (args.configFile) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(args.configFile, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`cannot read config: ${(err as Error).message}`, { subject: args.configFile, cause: err });
+    }
+    if (!isObject(parsed)) throw new ConfigError("config file must hold a JSON object", { subject: args.configFile });
+    fileEntries = flatten(parsed);
+  }
+  const setEntries: Array<[string, ConfigValue]> = (args.sets ?? []).map((s) => {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${s}'`, { subject: "--set" });
+    return [s.slice(0, eq).trim(), parseSetValue(s.slice(eq + 1))];
+  });
+  const profileEntry = [...fileEntries, ...setEntries].filter(([k]) => k === "profile").pop();
+  const profile = profileEntry ? String(profileEntry[1]) : (config.profile as string | undefined);
+  for (const [k, v] of fileEntries) applyOverride(config, args.defaults, k, v, args.configFile ?? "config");
+  if (profile && profile !== "default") {
+    const overrides = args.profiles[profile];
+    if (!overrides) {
+      const names = Object.keys(args.profiles);
+      const hint = suggest(profile, names);
+      throw new ConfigError(`unknown profile '${profile}'${hint ? ` — did you mean '${hint}'?` : ""} (profiles: default, ${names.join(", ")})`, { subject: "profile" });
+    }
+    for (const [k, v] of Object.entries(overrides)) if (v !== undefined) applyOverride(config, args.defaults, k, v, `profile ${profile}`);
+  }
+  for (const [k, v] of setEntries) applyOverride(config, args.defaults, k, v, `--set ${k}`);
+  return config;
+}
+
+/** The config as indented `key = value` lines with help texts, for --help. */
+export function formatConfig(config: ConfigObject, help: Record<string, string> = {}): string {
+  const entries = flatten(config as Record<string, ConfigValue>);
+  const width = Math.max(...entries.map(([k]) => k.length), 4);
+  return entries
+    .map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${help[k] ? `   ${help[k]}` : ""}`)
+    .join("\n");
+}

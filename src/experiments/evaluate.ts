@@ -1,0 +1,197 @@
+/**
+ * The evaluation suite experiments share: AVC accuracy/AUC on fixed test pairs, linear probes of the
+ * frozen towers (with the random-weights and hand-made baselines beside them) and sound-source
+ * localization (with the vision-only map and the centre prior beside it).
+ * Probe features come from the pre-decoded sample cache, so no clip is decoded twice.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ManifestRow, SampleCache } from "../lib/data";
+import {
+  colorHistogramFeatures,
+  evaluateAvc,
+  evaluateLocalization,
+  type FeatureExtractor,
+  fixedAvcPairSource,
+  type LocalizationReport,
+  manifestLocalizationSource,
+  mfccStatsFeatures,
+  type ProbeProtocolResult,
+  randomWeightsModel,
+  runProbeProtocol,
+  towerFeatureExtractor,
+} from "../lib/eval";
+import { computeAudioInput, computeFrameInput, type L3Net } from "../lib/models";
+import { L3kitError } from "../lib/util";
+import { splitOf } from "./common";
+
+/** Which evaluations to run and how large. */
+export interface EvalSettings {
+  /** Fixed AVC pairs from the test split (0: skip). */
+  avcPairs: number;
+  /** Run the vision and audio probes. */
+  probes: boolean;
+  /** Annotated instants per test clip for localization (0: skip; needs boxes in the manifest). */
+  locPerClip: number;
+  seed: number;
+}
+
+/** The suite's typed results. */
+export interface EvalSuiteResult {
+  avc: { accuracy: number; auc: number; n: number } | null;
+  probes: { vision: ProbeProtocolResult; audio: ProbeProtocolResult } | null;
+  localization: LocalizationReport | null;
+}
+
+/** A cache clip's samples, by manifest id. */
+function samplesById(cache: SampleCache): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const c of cache.clips) m.set(c.id, c.times.map((_, i) => c.firstSample + i));
+  return m;
+}
+
+/**
+ * Probe feature extractors over cached samples: each clip's K pre-decoded frames / audio windows
+ * through one tower (k = K windows per clip; the protocol averages over them).
+ */
+export function cacheTowerExtractor(cache: SampleCache, model: L3Net, tower: "vision" | "audio", feature: "grid" | "embedding" = "embedding"): FeatureExtractor {
+  const byId = samplesById(cache);
+  const cfg = model.config;
+  return towerFeatureExtractor(model, {
+    tower,
+    feature,
+    inputs: async (row: ManifestRow) => {
+      const idx = byId.get(row.id);
+      if (!idx?.length) throw new L3kitError("not in the sample cache (skipped when it was built?)", { subject: row.id, reason: "not-cached" });
+      if (tower === "vision") {
+        const s = cfg.vision.frontEnd.size;
+        const data = new Float32Array(idx.length * s * s * 3);
+        idx.forEach((i, j) => data.set(computeFrameInput(cfg, cache.getFrame(i)), j * s * s * 3));
+        return tf.tensor4d(data, [idx.length, s, s, 3]);
+      }
+      const first = computeAudioInput(cfg, cache.getAudio(idx[0] as number));
+      const data = new Float32Array(idx.length * first.length);
+      idx.forEach((i, j) => data.set(j === 0 ? first : computeAudioInput(cfg, cache.getAudio(i)), j * first.length));
+      const shape = model.graph.nodes.find((n) => n.name === model.graph.outputs.audio)?.shape as number[];
+      return tf.tensor4d(data, [idx.length, shape[0] as number, shape[1] as number, 1]);
+    },
+  });
+}
+
+/** Hand-made baseline features over cached samples: colour histograms (vision) or MFCC statistics (audio). */
+export function cacheHandmadeExtractor(cache: SampleCache, tower: "vision" | "audio"): FeatureExtractor {
+  const byId = samplesById(cache);
+  return async (row) => {
+    const idx = byId.get(row.id);
+    if (!idx?.length) throw new L3kitError("not in the sample cache", { subject: row.id, reason: "not-cached" });
+    const feats = idx.map((i) => (tower === "vision" ? colorHistogramFeatures(cache.getFrame(i), 8) : mfccStatsFeatures(cache.getAudio(i), cache.sampleRate)));
+    const dim = (feats[0] as Float32Array).length;
+    const out = new Float32Array(feats.length * dim);
+    feats.forEach((f, j) => out.set(f, j * dim));
+    return { features: out, k: feats.length, dim };
+  };
+}
+
+/** Runs the evaluation suite on the test split (probes train on train, choose L2 on val). */
+export async function evaluateSuite(
+  model: L3Net,
+  ctx: { cache: SampleCache; rows: readonly ManifestRow[]; settings: EvalSettings; log: (line: string) => void },
+): Promise<EvalSuiteResult> {
+  const { cache, rows, settings, log } = ctx;
+  const result: EvalSuiteResult = { avc: null, probes: null, localization: null };
+  if (settings.avcPairs > 0) {
+    const ev = await evaluateAvc(model, fixedAvcPairSource(model, splitOf(cache, "test"), settings.avcPairs, settings.seed));
+    result.avc = { accuracy: ev.accuracy, auc: ev.auc, n: ev.n };
+    log(`eval: AVC accuracy ${ev.accuracy.toFixed(3)}, AUC ${ev.auc.toFixed(3)} on ${ev.n} test pairs`);
+  }
+  if (settings.probes && rows.some((r) => r.label !== undefined)) {
+    const random = randomWeightsModel(model);
+    try {
+      const probe = async (tower: "vision" | "audio") => {
+        const r = await runProbeProtocol({
+          rows,
+          name: "model",
+          extract: cacheTowerExtractor(cache, model, tower),
+          baselines: {
+            "random-weights": cacheTowerExtractor(cache, random, tower),
+            [tower === "vision" ? "colour-histogram" : "mfcc-stats"]: cacheHandmadeExtractor(cache, tower),
+          },
+          split: "manifest",
+          seed: settings.seed,
+        });
+        log(`eval: ${tower} probe ${r.table.map((t) => `${t.features} ${t.accuracy.toFixed(3)}`).join(", ")}`);
+        return r;
+      };
+      result.probes = { vision: await probe("vision"), audio: await probe("audio") };
+    } finally {
+      random.dispose();
+    }
+  }
+  const testWithBoxes = rows.filter((r) => r.split === "test" && r.boxes?.length);
+  if (settings.locPerClip > 0 && testWithBoxes.length > 0) {
+    const rep = await evaluateLocalization(model, manifestLocalizationSource(model, testWithBoxes, { perClip: settings.locPerClip }));
+    result.localization = rep;
+    log(
+      `eval: localization (${rep.method}) pointing ${rep.audioConditioned.pointing.toFixed(3)} (vision-only ${rep.visionOnly.pointing.toFixed(3)}, centre ${rep.centerPrior.pointing.toFixed(3)}), cIoU@0.5 ${rep.audioConditioned.successAt05.toFixed(3)}`,
+    );
+  }
+  return result;
+}
+
+/** The suite's headline numbers as one flat table row. */
+export function evalRow(r: EvalSuiteResult): Record<string, number | null> {
+  const probe = (p: ProbeProtocolResult | undefined, name: string) => p?.table.find((t) => t.features === name)?.accuracy ?? null;
+  return {
+    avcAccuracy: r.avc?.accuracy ?? null,
+    avcAuc: r.avc?.auc ?? null,
+    visionProbe: probe(r.probes?.vision, "model"),
+    visionProbeRandom: probe(r.probes?.vision, "random-weights"),
+    visionProbeHandmade: probe(r.probes?.vision, "colour-histogram"),
+    audioProbe: probe(r.probes?.audio, "model"),
+    audioProbeRandom: probe(r.probes?.audio, "random-weights"),
+    audioProbeHandmade: probe(r.probes?.audio, "mfcc-stats"),
+    pointing: r.localization?.audioConditioned.pointing ?? null,
+    ciou05: r.localization?.audioConditioned.successAt05 ?? null,
+    ciouAuc: r.localization?.audioConditioned.auc ?? null,
+    pointingVisionOnly: r.localization?.visionOnly.pointing ?? null,
+    pointingCenter: r.localization?.centerPrior.pointing ?? null,
+    distractorPointing: r.localization?.audioConditioned.distractorPointing ?? null,
+  };
+}
+
+/** A few localization examples to plot: the model's input frame, its audio-conditioned map and the boxes. */
+export interface LocalizationExample {
+  id: string;
+  t: number;
+  frame: { width: number; height: number; data: Uint8Array };
+  map: { width: number; height: number; data: Float32Array };
+  sounding: import("../lib/data").Box[];
+  distractors: import("../lib/data").Box[];
+}
+
+/** The first `n` annotated test instants (one per clip) with their audio-conditioned maps. */
+export async function localizationExamples(model: L3Net, rows: readonly ManifestRow[], n: number): Promise<LocalizationExample[]> {
+  const { localizationMaps } = require("../lib/eval") as typeof import("../lib/eval");
+  const test = rows.filter((r) => r.split === "test" && r.boxes?.length).slice(0, n);
+  if (!test.length) return [];
+  const src = manifestLocalizationSource(model, test, { perClip: 1 });
+  const batch = await src.load(src.items);
+  try {
+    const maps = await localizationMaps(model, batch, { method: "auto" });
+    const [b, h, w] = batch.frames.shape;
+    const pixels = await batch.frames.mul(255).round().clipByValue(0, 255).data();
+    return Array.from({ length: b }, (_, i) => {
+      const item = src.items[i] as { row: ManifestRow; frame: { t: number } };
+      const target = batch.targets?.[i] as { sounding: import("../lib/data").Box[]; distractors?: import("../lib/data").Box[] };
+      return {
+        id: item.row.id,
+        t: item.frame.t,
+        frame: { width: w, height: h, data: Uint8Array.from(pixels.subarray(i * h * w * 3, (i + 1) * h * w * 3)) },
+        map: maps[i] as { width: number; height: number; data: Float32Array },
+        sounding: target.sounding,
+        distractors: target.distractors ?? [],
+      };
+    });
+  } finally {
+    tf.dispose([batch.frames, batch.audio]);
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./config";
+export * from "./registry";
+export * from "./runner";
+export * from "./types";

@@ -1,0 +1,103 @@
+import { mkdirSync } from "node:fs";
+import * as path from "node:path";
+import { ConfigError } from "../lib/util";
+import { formatConfig, resolveConfig, suggest } from "./config";
+import { experiments } from "./registry";
+import type { ConfigObject, Experiment, ExperimentResult } from "./types";
+
+/** Options of `npm run experiment -- <name> ...`. */
+export interface RunOptions {
+  config?: string;
+  set?: string[];
+  seed?: number;
+  seeds?: number;
+  out?: string;
+  backend?: string;
+  resume?: boolean;
+  /** Root folder for results (default `results/`). */
+  resultsRoot?: string;
+  quiet?: boolean;
+}
+
+/** Looks an experiment up by name; unknown names fail with a suggestion. */
+export function getExperiment(name: string): Experiment {
+  const exp = experiments[name];
+  if (!exp) {
+    const names = Object.keys(experiments);
+    const hint = suggest(name, names);
+    throw new ConfigError(`unknown experiment '${name}'${hint ? ` — did you mean '${hint}'?` : ""}. Experiments: ${names.join(", ")}`, { subject: "experiment" });
+  }
+  return exp as unknown as Experiment;
+}
+
+/** `experiment list` text. */
+export function listExperiments(): string {
+  const names = Object.keys(experiments);
+  const width = Math.max(...names.map((n) => n.length));
+  return names.map((n) => `  ${n.padEnd(width)}  ${experiments[n]?.summary}`).join("\n");
+}
+
+/** `experiment <name> --help` text: description, options and the config with its defaults. */
+export function experimentHelp(name: string): string {
+  const exp = getExperiment(name);
+  const profiles = Object.keys(exp.profiles);
+  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--resume]
+
+${exp.description}
+
+Options:
+  --config FILE      JSON file with config overrides (nested or dotted keys)
+  --set key=value    override one config key (repeatable); values parse as JSON, else as text
+  --seed N           first seed (default: config seed)
+  --seeds N          number of seeds: N, N+1, ... (default: config seeds)
+  --out DIR          run folder (default: results/${name}/<profile>-seed<seed>)
+  --backend B        auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)
+  --resume           continue an interrupted run in --out (finished parts are skipped)
+
+Profiles (--set profile=NAME): default${profiles.length ? `, ${profiles.join(", ")}` : ""}
+
+Config (defaults):
+${formatConfig(exp.defaults, exp.help)}
+`;
+}
+
+/** Resolves config, picks the backend, runs the experiment, and handles SIGINT/SIGTERM gracefully. */
+export async function runExperiment(name: string, opts: RunOptions = {}): Promise<ExperimentResult> {
+  const exp = getExperiment(name);
+  const config = resolveConfig({ defaults: exp.defaults, profiles: exp.profiles, configFile: opts.config, sets: opts.set }) as ConfigObject;
+  const baseSeed = opts.seed ?? (typeof config.seed === "number" ? config.seed : 0);
+  const nSeeds = opts.seeds ?? (typeof config.seeds === "number" ? config.seeds : 1);
+  if (!Number.isInteger(nSeeds) || nSeeds < 1) throw new ConfigError(`--seeds must be a positive integer, got ${nSeeds}`, { subject: "--seeds" });
+  const seeds = Array.from({ length: nSeeds }, (_, i) => baseSeed + i);
+  if (typeof config.seed === "number") config.seed = baseSeed;
+  if (typeof config.seeds === "number") config.seeds = nSeeds;
+  const resultsRoot = path.resolve(opts.resultsRoot ?? "results");
+  const profile = typeof config.profile === "string" ? config.profile : "default";
+  const out = path.resolve(opts.out ?? path.join(resultsRoot, name, `${profile}-seed${baseSeed}${nSeeds > 1 ? `x${nSeeds}` : ""}`));
+  mkdirSync(out, { recursive: true });
+
+  const quiet = opts.quiet ?? process.env.L3KIT_QUIET === "1";
+  const log = (line: string) => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
+  const { initBackend, parseBackendName } = (require("../lib/backend") as typeof import("../lib/backend"));
+  const backend = await initBackend({ backend: parseBackendName(opts.backend ?? process.env.L3KIT_BACKEND ?? "auto"), quiet });
+
+  const controller = new AbortController();
+  const onSignal = (sig: string) => {
+    if (controller.signal.aborted) process.exit(130); // second signal: give up at once
+    log(`\n${name}: ${sig} received — saving and stopping (press again to quit at once)`);
+    controller.abort(new Error(sig));
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    log(`${name}: profile ${profile}, seeds ${seeds.join(",")}, backend ${backend.name}, out ${path.relative(process.cwd(), out) || "."}`);
+    return await exp.run({ config, seeds, out, resultsRoot, resume: !!opts.resume, backend, startedAt: new Date(), log, signal: controller.signal });
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}

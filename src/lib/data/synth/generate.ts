@@ -1,0 +1,441 @@
+/**
+ * The synthetic audio-visual benchmark generator: K sounding-object classes, one sounding object
+ * and 0–2 silent distractors per clip, rendered and synthesised in Node and encoded to H.264/AAC
+ * mp4 with a bounded pool of ffmpeg processes. Writes `manifest.jsonl`, `clips.jsonl`,
+ * `metadata.json` and `README.md` into the dataset folder.
+ */
+import { promises as fsp } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { encodeVideo } from "../../media/encode";
+import { ConfigError, exists, mapPool, Rng, writeFileAtomic, writeJsonAtomic } from "../../util";
+import { saveManifest } from "../manifest";
+import type { BoxFrame, ManifestRow } from "../types";
+import { type SynthKnownAnswers, synthKnownAnswers } from "./baselines";
+import { type SynthClass, synthClasses } from "./classes";
+import {
+  createSynthClipRenderer,
+  planSynthClip,
+  type SynthClipSpec,
+  type SynthOcclusion,
+  type SynthRenderConfig,
+  synthesizeSynthClipAudio,
+} from "./clip";
+import { synthReadme } from "./readme";
+
+/** Bumped whenever the same seed would give different clips. */
+export const SYNTH_GENERATOR_VERSION = "1.0.0";
+
+/** Named size/rate/duration presets. */
+export type SynthProfileName = "tiny" | "default";
+
+/**
+ * `tiny`: 64×64, 8 fps, 3 s — tests and CI (the models' tiny preset crops 64×64 directly).
+ * `default`: 128×128, 12 fps, 6 s — quickstart and experiments: resize-short-side 73 → crop 64 for
+ * the tiny model, native 128 → random crop 112 for lite.
+ */
+export const SYNTH_PROFILES: Record<SynthProfileName, { width: number; height: number; fps: number; durationSec: number }> = {
+  tiny: { width: 64, height: 64, fps: 8, durationSec: 3 },
+  default: { width: 128, height: 128, fps: 12, durationSec: 6 },
+};
+
+/** Split proportions (stratified by class). */
+export const SYNTH_SPLITS: Record<"train" | "val" | "test", number> = { train: 0.7, val: 0.15, test: 0.15 };
+
+/** Progress of a generation run. */
+export interface SynthProgress {
+  done: number;
+  total: number;
+  /** Clips reused from an earlier run into the same folder with the same parameters. */
+  reused: number;
+  elapsedSec: number;
+  clipsPerSec: number;
+  /** Seconds left at the current rate (NaN before the first clip). */
+  etaSec: number;
+  /** Id of the clip just finished. */
+  id: string;
+}
+
+/** Options of {@link generateSynthDataset}. */
+export interface SynthDatasetOptions {
+  /** Dataset folder (created). */
+  out: string;
+  /** Number of clips. */
+  clips: number;
+  seed: number | string;
+  /** Number of classes K (≥ 2; default 10). */
+  classes?: number;
+  /** Profile giving size, fps and duration (default "default"); the fields below override it. */
+  profile?: SynthProfileName;
+  durationSec?: number;
+  size?: { width: number; height: number };
+  fps?: number;
+  /** Audio sample rate (default 48000). */
+  sampleRate?: number;
+  /** Clips made at once (ffmpeg processes). Default: the number of CPU cores, at least 2. */
+  concurrency?: number;
+  /** x264 CRF (default 18) and preset (default "fast"). */
+  crf?: number;
+  preset?: string;
+  /**
+   * Start over: delete the folder's clips and dataset files first. Without it, a folder made with the
+   * same parameters is resumed (its finished clips are kept) and any other non-empty folder is refused.
+   */
+  overwrite?: boolean;
+  onProgress?: (p: SynthProgress) => void;
+}
+
+/** Per-clip generation facts, one line each in `clips.jsonl`. */
+export interface SynthClipInfo {
+  id: string;
+  index: number;
+  split: string;
+  classIndex: number;
+  label: string;
+  distractors: string[];
+  occlusion: SynthOcclusion;
+  /** Mean over frames of the hidden fraction of the sounding object. */
+  soundingOccluded: number;
+  snrDb: number;
+  gainDb: number;
+  f0: number;
+  rate: number;
+  clippedSamples: number;
+}
+
+/** The resolved parameters of a dataset (what must match to resume into a folder). */
+export interface SynthParams extends SynthRenderConfig {
+  generator: string;
+  version: string;
+  seed: number | string;
+  clips: number;
+  classes: number;
+  profile: SynthProfileName | "custom";
+  crf: number;
+  preset: string;
+  splits: Record<string, number>;
+}
+
+/** Contents of metadata.json. */
+export interface SynthMetadata {
+  params: SynthParams;
+  classes: SynthClass[];
+  counts: Record<string, Record<string, number>>;
+  occlusion: Record<SynthOcclusion, number>;
+  answers: SynthKnownAnswers;
+  boxDefinition: string;
+  files: { manifest: string; clips: string; readme: string; videos: string };
+  stats: { elapsedSec: number; clipsPerSec: number; reused: number; bytes: number };
+}
+
+/** What {@link generateSynthDataset} returns. */
+export interface SynthDatasetResult {
+  out: string;
+  manifestPath: string;
+  metadataPath: string;
+  rows: ManifestRow[];
+  clips: SynthClipInfo[];
+  metadata: SynthMetadata;
+  elapsedSec: number;
+  clipsPerSec: number;
+}
+
+/** The box definition written to metadata and README. */
+export const SYNTH_BOX_DEFINITION =
+  "Boxes are normalised [x1, y1, x2, y2] (x right, y down) of the pixel-aligned rectangle around every pixel the object covers, even partly (anti-aliased edge), before occlusion (an occluded object keeps its full box), clipped to the frame. One BoxFrame per video frame; frame f shows t = f / fps and is displayed during [t, t + 1/fps).";
+
+/** Resolves and validates options into dataset parameters (throws ConfigError naming the key). */
+export function resolveSynthParams(opts: Omit<SynthDatasetOptions, "out" | "onProgress" | "concurrency" | "overwrite">): SynthParams {
+  const profileName = opts.profile ?? "default";
+  const profile = SYNTH_PROFILES[profileName];
+  if (!profile) throw new ConfigError(`unknown profile '${profileName}' (expected tiny or default)`, { subject: "profile" });
+  const width = opts.size?.width ?? profile.width;
+  const height = opts.size?.height ?? profile.height;
+  const fps = opts.fps ?? profile.fps;
+  const durationSec = opts.durationSec ?? profile.durationSec;
+  const sampleRate = opts.sampleRate ?? 48000;
+  const classes = opts.classes ?? 10;
+  const check = (ok: boolean, key: string, msg: string) => {
+    if (!ok) throw new ConfigError(msg, { subject: key });
+  };
+  check(Number.isInteger(opts.clips) && opts.clips >= 1, "clips", `must be an integer >= 1, got ${opts.clips}`);
+  check(
+    (typeof opts.seed === "number" && Number.isFinite(opts.seed)) || (typeof opts.seed === "string" && opts.seed.length > 0),
+    "seed",
+    `must be a finite number or a non-empty string, got ${opts.seed}`,
+  );
+  check(Number.isInteger(classes) && classes >= 2 && classes <= 1000, "classes", `must be an integer in [2, 1000], got ${classes}`);
+  for (const [k, v] of [
+    ["size.width", width],
+    ["size.height", height],
+  ] as const) {
+    check(Number.isInteger(v) && v >= 16 && v <= 4096 && v % 2 === 0, k, `must be an even integer in [16, 4096] (yuv420p), got ${v}`);
+  }
+  check(Number.isFinite(fps) && fps >= 1 && fps <= 120, "fps", `must be in [1, 120], got ${fps}`);
+  check(
+    Number.isFinite(durationSec) && durationSec >= 1 && durationSec <= 600,
+    "durationSec",
+    `must be in [1, 600] seconds, got ${durationSec}`,
+  );
+  check(Math.round(durationSec * fps) >= 1, "durationSec", "gives no frames");
+  check(
+    Number.isInteger(sampleRate) && sampleRate >= 8000 && sampleRate <= 192000,
+    "sampleRate",
+    `must be an integer in [8000, 192000], got ${sampleRate}`,
+  );
+  const crf = opts.crf ?? 18;
+  check(Number.isFinite(crf) && crf >= 0 && crf <= 51, "crf", `must be in [0, 51], got ${crf}`);
+  const custom = opts.size !== undefined || opts.fps !== undefined || opts.durationSec !== undefined;
+  return {
+    generator: "l3kit-synth",
+    version: SYNTH_GENERATOR_VERSION,
+    seed: opts.seed,
+    clips: opts.clips,
+    classes,
+    profile: custom ? "custom" : profileName,
+    width,
+    height,
+    fps,
+    durationSec,
+    sampleRate,
+    crf,
+    preset: opts.preset ?? "fast",
+    splits: { ...SYNTH_SPLITS },
+  };
+}
+
+/** Balanced class assignment: clip i gets class order[i], each class ⌊N/K⌋ or ⌈N/K⌉ clips, seeded shuffle. */
+export function synthClassAssignment(clips: number, classes: number, seed: number | string): number[] {
+  const order = Array.from({ length: clips }, (_, i) => i % classes);
+  return new Rng(`l3kit-synth:${seed}:classes`).shuffle(order);
+}
+
+/**
+ * Stratified split assignment: clips are listed class by class (seeded order of classes and of clips
+ * inside a class), and position p of that list goes to the split furthest behind its quota
+ * (ratio · (p + 1) − assigned so far). Every prefix of the list, so every class and the whole set,
+ * follows the ratios to within about one clip; the totals are exact to within one clip per split.
+ */
+export function synthSplitAssignment(
+  classOf: readonly number[],
+  seed: number | string,
+  ratios: Record<string, number> = SYNTH_SPLITS,
+): string[] {
+  const rng = new Rng(`l3kit-synth:${seed}:splits`);
+  const byClass = new Map<number, number[]>();
+  classOf.forEach((c, i) => {
+    const list = byClass.get(c);
+    if (list) list.push(i);
+    else byClass.set(c, [i]);
+  });
+  const names = Object.keys(ratios);
+  const total = Object.values(ratios).reduce((a, b) => a + b, 0);
+  const frac = names.map((n) => (ratios[n] as number) / total);
+  const assigned = names.map(() => 0);
+  const out = new Array<string>(classOf.length);
+  let p = 0;
+  for (const c of rng.shuffle([...byClass.keys()].sort((a, b) => a - b))) {
+    for (const i of rng.shuffle(byClass.get(c) as number[])) {
+      p++;
+      let best = 0;
+      let bestDeficit = -Infinity;
+      names.forEach((_, k) => {
+        const deficit = (frac[k] as number) * p - (assigned[k] as number);
+        if (deficit > bestDeficit + 1e-12) {
+          bestDeficit = deficit;
+          best = k;
+        }
+      });
+      assigned[best] = (assigned[best] as number) + 1;
+      out[i] = names[best] as string;
+    }
+  }
+  return out;
+}
+
+const MANAGED = ["manifest.jsonl", "clips.jsonl", "metadata.json", "README.md", "synth-config.json"];
+
+async function prepareFolder(out: string, params: SynthParams, overwrite: boolean): Promise<void> {
+  await fsp.mkdir(out, { recursive: true });
+  const cfgFile = path.join(out, "synth-config.json");
+  const entries = (await fsp.readdir(out)).filter((e) => !e.startsWith("."));
+  if (await exists(cfgFile)) {
+    const old = JSON.parse(await fsp.readFile(cfgFile, "utf8")) as SynthParams;
+    if (!overwrite && JSON.stringify(old) === JSON.stringify(params)) return; // resume: finished clips are reused
+    if (!overwrite) {
+      throw new ConfigError("holds a synthetic dataset made with other parameters; choose another folder or pass overwrite", {
+        subject: out,
+        reason: "dataset-exists",
+      });
+    }
+  } else if (entries.length > 0 && !overwrite) {
+    throw new ConfigError("is not empty and holds no synthetic dataset; choose an empty folder or pass overwrite", {
+      subject: out,
+      reason: "not-empty",
+    });
+  }
+  if (overwrite) {
+    await fsp.rm(path.join(out, "clips"), { recursive: true, force: true });
+    for (const f of MANAGED) await fsp.rm(path.join(out, f), { force: true });
+  }
+  await writeJsonAtomic(cfgFile, params);
+}
+
+/** Makes one clip: plan, audio, frames (and boxes); encodes unless `reuse`. */
+export async function makeSynthClip(
+  spec: SynthClipSpec,
+  file: string,
+  opts: { reuse?: boolean; crf?: number; preset?: string } = {},
+): Promise<{ boxes: BoxFrame[]; soundingOccluded: number; clippedSamples: number; bytes: number }> {
+  const audio = synthesizeSynthClipAudio(spec);
+  const renderer = createSynthClipRenderer(spec, audio.envelopes);
+  const boxes: BoxFrame[] = [];
+  let occ = 0;
+  function* frames(): Generator<Uint8Array> {
+    for (let f = 0; f < spec.frames; f++) {
+      const fr = renderer.frame(f);
+      boxes.push(fr.boxes);
+      occ += fr.soundingOccluded;
+      yield fr.rgb;
+    }
+  }
+  let bytes = 0;
+  if (opts.reuse) {
+    for (const _ of frames());
+    bytes = (await fsp.stat(file)).size;
+  } else {
+    const res = await encodeVideo({
+      path: file,
+      width: spec.width,
+      height: spec.height,
+      fps: spec.fps,
+      frames: frames(),
+      audio: { samples: audio.samples, sampleRate: audio.sampleRate },
+      crf: opts.crf,
+      preset: opts.preset,
+    });
+    bytes = res.bytes;
+  }
+  return { boxes, soundingOccluded: Math.round((occ / spec.frames) * 1e4) / 1e4, clippedSamples: audio.clipped, bytes };
+}
+
+/**
+ * Generates the synthetic benchmark into `opts.out`. Deterministic: the same parameters and seed
+ * give the same manifest bytes and the same decoded pixels and samples. Re-running into the same
+ * folder with the same parameters reuses the clips already written (resume).
+ */
+export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<SynthDatasetResult> {
+  const params = resolveSynthParams(opts);
+  const out = path.resolve(opts.out);
+  const concurrency = opts.concurrency ?? Math.max(2, os.availableParallelism?.() ?? os.cpus().length);
+  if (!(Number.isInteger(concurrency) && concurrency >= 1))
+    throw new ConfigError(`must be an integer >= 1, got ${concurrency}`, { subject: "concurrency" });
+  await prepareFolder(out, params, opts.overwrite ?? false);
+  const classes = synthClasses(params.classes);
+  const classOf = synthClassAssignment(params.clips, params.classes, params.seed);
+  const splitOf = synthSplitAssignment(classOf, params.seed, params.splits);
+  const cfg: SynthRenderConfig = {
+    width: params.width,
+    height: params.height,
+    fps: params.fps,
+    durationSec: params.durationSec,
+    sampleRate: params.sampleRate,
+  };
+  const start = Date.now();
+  let done = 0;
+  let reused = 0;
+  let totalBytes = 0;
+  const results = await mapPool(classOf, concurrency, async (classIndex, i) => {
+    const spec = planSynthClip(cfg, classes, params.seed, i, classIndex);
+    const rel = `clips/${spec.id}.mp4`;
+    const file = path.join(out, rel);
+    const reuse = await exists(file);
+    const made = await makeSynthClip(spec, file, { reuse, crf: params.crf, preset: params.preset });
+    totalBytes += made.bytes;
+    done++;
+    if (reuse) reused++;
+    if (opts.onProgress) {
+      const elapsedSec = (Date.now() - start) / 1000;
+      const rate = elapsedSec > 0 ? done / elapsedSec : 0;
+      opts.onProgress({
+        done,
+        total: params.clips,
+        reused,
+        elapsedSec,
+        clipsPerSec: rate,
+        etaSec: rate > 0 ? (params.clips - done) / rate : Number.NaN,
+        id: spec.id,
+      });
+    }
+    const row: ManifestRow = {
+      id: spec.id,
+      path: rel,
+      split: splitOf[i] as string,
+      label: spec.label,
+      durationSec: params.durationSec,
+      fps: params.fps,
+      hasAudio: true,
+      boxes: made.boxes,
+    };
+    const info: SynthClipInfo = {
+      id: spec.id,
+      index: i,
+      split: splitOf[i] as string,
+      classIndex,
+      label: spec.label,
+      distractors: spec.objects.slice(1).map((o) => o.label),
+      occlusion: spec.occlusion,
+      soundingOccluded: made.soundingOccluded,
+      snrDb: spec.snrDb,
+      gainDb: spec.gainDb,
+      f0: spec.objects[0]?.sound.f0 ?? 0,
+      rate: spec.objects[0]?.sound.rate ?? 0,
+      clippedSamples: made.clippedSamples,
+    };
+    return { row, info };
+  });
+  const elapsedSec = (Date.now() - start) / 1000;
+  const rows = results.map((r) => r.row);
+  const clips = results.map((r) => r.info);
+  const manifestPath = path.join(out, "manifest.jsonl");
+  await saveManifest(
+    manifestPath,
+    rows.map((r) => ({ ...r, path: path.join(out, r.path) })),
+  );
+  await writeFileAtomic(path.join(out, "clips.jsonl"), clips.map((c) => JSON.stringify(c)).join("\n") + "\n");
+
+  const counts: Record<string, Record<string, number>> = {};
+  for (const c of classes) counts[c.name] = { train: 0, val: 0, test: 0, all: 0 };
+  for (const r of rows) {
+    const cc = counts[r.label as string] as Record<string, number>;
+    cc[r.split] = (cc[r.split] ?? 0) + 1;
+    cc.all = (cc.all ?? 0) + 1;
+  }
+  const occlusion: Record<SynthOcclusion, number> = { none: 0, occluder: 0, distractor: 0, border: 0 };
+  for (const c of clips) occlusion[c.occlusion]++;
+  const metadata: SynthMetadata = {
+    params,
+    classes,
+    counts,
+    occlusion,
+    answers: synthKnownAnswers(
+      rows,
+      classes.map((c) => c.name),
+      params.seed,
+    ),
+    boxDefinition: SYNTH_BOX_DEFINITION,
+    files: { manifest: "manifest.jsonl", clips: "clips.jsonl", readme: "README.md", videos: "clips/" },
+    stats: {
+      elapsedSec: Math.round(elapsedSec * 1000) / 1000,
+      clipsPerSec: Math.round((params.clips / Math.max(elapsedSec, 1e-9)) * 1000) / 1000,
+      reused,
+      bytes: totalBytes,
+    },
+  };
+  // Timing facts change from run to run; keep metadata.json deterministic and report them separately.
+  const metadataPath = path.join(out, "metadata.json");
+  const { stats: _stats, ...stable } = metadata;
+  await writeJsonAtomic(metadataPath, stable);
+  await writeFileAtomic(path.join(out, "README.md"), synthReadme(metadata));
+  return { out, manifestPath, metadataPath, rows, clips, metadata, elapsedSec, clipsPerSec: params.clips / Math.max(elapsedSec, 1e-9) };
+}

@@ -1,0 +1,369 @@
+/**
+ * Embedding extraction in the manner of OpenL3's `get_audio_embedding` / `get_image_embedding` /
+ * `process_video_file`, with any L³-Net (inference mode: BN uses its moving statistics).
+ *
+ * Audio windows follow OpenL3 exactly: the signal (resampled to the model's rate) is, with
+ * `center`, padded at the start by half a window so that window i is centred on t = i·hop; then zeros
+ * are appended so that (length − window) is a multiple of the hop (or up to one window when shorter);
+ * windows = 1 + (padded length − window)/hop, timestamps i·hopSec. A 2.0 s file with hop 0.1 s gives 16
+ * windows, timestamps 0.0 … 1.5.
+ */
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { encodeNpy, probeMedia, type RgbFrame, readAudio, readFrames } from "../media";
+import { ConfigError, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../util";
+import { audioInputShape, audioWindowSamples } from "./config";
+import { computeAudioInput, computeFrameInput } from "./frontend";
+import type { L3Net } from "./model";
+import { encodeNpz } from "./npz";
+import { resampleAudio } from "./resample";
+import { loadModel } from "./checkpoint";
+
+/**
+ * Which feature to return: `global` — the tower's global max-pooled vector (paper: 512-d); `grid` — the
+ * last map max-pooled to the config's grid (paper audio 4×3×512 = 6144-d, vision 4×4×512 = 8192-d);
+ * or a number, the dimension of one of the two (e.g. 512 or 6144 for the paper model).
+ */
+export type EmbeddingPooling = "global" | "grid" | number;
+
+/** Embeddings of one modality: `embeddings` is row-major count × dim. */
+export interface Embeddings {
+  timestamps: number[];
+  embeddings: Float32Array;
+  dim: number;
+}
+
+/** Options of {@link embedAudio}. */
+export interface EmbedAudioOptions {
+  /** Seconds between windows (default 0.1). */
+  hopSec?: number;
+  /** Default "global". */
+  pooling?: EmbeddingPooling;
+  /** Windows per forward pass (default 32). */
+  batchSize?: number;
+  /** Centre the first window on t = 0 (default true, as OpenL3). */
+  center?: boolean;
+}
+
+/** Resolves a pooling choice for a tower; numbers must equal one of the two dims. */
+export function resolvePooling(
+  model: L3Net,
+  part: "vision" | "audio",
+  pooling: EmbeddingPooling = "global",
+): { kind: "global" | "grid"; dim: number } {
+  const t = model.config[part];
+  const c = t.widths[t.widths.length - 1] as number;
+  const gridDim = t.gridPool[0] * t.gridPool[1] * c;
+  if (pooling === "global") return { kind: "global", dim: c };
+  if (pooling === "grid") return { kind: "grid", dim: gridDim };
+  if (pooling === c) return { kind: "global", dim: c };
+  if (pooling === gridDim) return { kind: "grid", dim: gridDim };
+  throw new ConfigError(
+    `pooling ${JSON.stringify(pooling)} is not available for the ${part} tower of '${model.config.name}' (valid: "global" = ${c}, "grid" = ${gridDim} (${t.gridPool[0]}×${t.gridPool[1]}×${c}))`,
+    { subject: "embedding", reason: "bad-pooling" },
+  );
+}
+
+/** OpenL3's window layout for `n` samples: how many windows, and the zeros before and after. */
+export function audioWindowPlan(
+  n: number,
+  frameLength: number,
+  hopLength: number,
+  center = true,
+): { count: number; padStart: number; padEnd: number } {
+  const padStart = center ? Math.floor(frameLength / 2) : 0;
+  const len = n + padStart;
+  const padEnd = len < frameLength ? frameLength - len : Math.ceil((len - frameLength) / hopLength) * hopLength - (len - frameLength);
+  const count = 1 + (len + padEnd - frameLength) / hopLength;
+  return { count, padStart, padEnd };
+}
+
+const roundTime = (t: number) => Math.round(t * 1e9) / 1e9;
+
+function checkBatch(batchSize: number | undefined): number {
+  const b = batchSize ?? 32;
+  if (!Number.isInteger(b) || b < 1)
+    throw new ConfigError(`batchSize must be an integer ≥ 1, got ${b}`, { subject: "embedding", reason: "bad-batch" });
+  return b;
+}
+
+async function towerEmbed(
+  model: L3Net,
+  part: "vision" | "audio",
+  batch: Float32Array,
+  shape: number[],
+  kind: "global" | "grid",
+): Promise<Float32Array> {
+  const x = tf.tensor4d(batch, shape as [number, number, number, number], "float32");
+  try {
+    const out = part === "vision" ? model.visionTower(x, { grid: kind === "grid" }) : model.audioTower(x, { grid: kind === "grid" });
+    try {
+      return (await (kind === "grid" ? (out.grid as tf.Tensor) : out.embedding).data()) as Float32Array;
+    } finally {
+      tf.dispose(out as unknown as tf.TensorContainer);
+    }
+  } finally {
+    x.dispose();
+  }
+}
+
+/**
+ * Audio embeddings of mono `samples` at `sampleRate` (resampled to the model's rate with a
+ * windowed-sinc filter when they differ): 1 s windows every `hopSec`, OpenL3's padding and timestamps.
+ */
+export async function embedAudio(
+  model: L3Net,
+  samples: Float32Array,
+  sampleRate: number,
+  opts: EmbedAudioOptions = {},
+): Promise<Embeddings> {
+  const fe = model.config.audio.frontEnd;
+  const hopSec = opts.hopSec ?? 0.1;
+  if (!(hopSec > 0) || !Number.isFinite(hopSec))
+    throw new ConfigError(`hopSec must be > 0, got ${hopSec}`, { subject: "embedding", reason: "bad-hop" });
+  const { kind, dim } = resolvePooling(model, "audio", opts.pooling);
+  const batchSize = checkBatch(opts.batchSize);
+  if (samples.length === 0) throw new L3kitError("the audio is empty", { subject: "embedAudio", reason: "empty" });
+  const x = sampleRate === fe.sampleRate ? samples : resampleAudio(samples, sampleRate, fe.sampleRate);
+  const frameLen = audioWindowSamples(fe);
+  const hopLen = Math.floor(hopSec * fe.sampleRate + 1e-9);
+  if (hopLen < 1)
+    throw new ConfigError(`hopSec ${hopSec} is under one sample at ${fe.sampleRate} Hz`, { subject: "embedding", reason: "bad-hop" });
+  const plan = audioWindowPlan(x.length, frameLen, hopLen, opts.center ?? true);
+  const [bins, frames] = audioInputShape(fe);
+  const per = bins * frames;
+  const out = new Float32Array(plan.count * dim);
+  const win = new Float32Array(frameLen);
+  for (let b0 = 0; b0 < plan.count; b0 += batchSize) {
+    const nb = Math.min(batchSize, plan.count - b0);
+    const batch = new Float32Array(nb * per);
+    for (let j = 0; j < nb; j++) {
+      // window (b0+j) covers padded samples [start, start + frameLen); the signal starts at padStart
+      const start = (b0 + j) * hopLen - plan.padStart;
+      win.fill(0);
+      const from = Math.max(0, start);
+      const to = Math.min(x.length, start + frameLen);
+      if (to > from) win.set(x.subarray(from, to), from - start);
+      batch.set(computeAudioInput(fe, win), j * per);
+    }
+    out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind), b0 * dim);
+  }
+  const timestamps = Array.from({ length: plan.count }, (_, i) => roundTime(i * hopSec));
+  return { timestamps, embeddings: out, dim };
+}
+
+/** Options of {@link embedImage}. */
+export interface EmbedImageOptions {
+  pooling?: EmbeddingPooling;
+  batchSize?: number;
+}
+
+/**
+ * Vision embeddings of decoded frames (any size: the short side is resized to the config's `resizeTo`
+ * and the centre `size` crop is taken; frames already size×size are used as they are).
+ */
+export async function embedImage(
+  model: L3Net,
+  frames: RgbFrame | RgbFrame[],
+  opts: EmbedImageOptions = {},
+): Promise<{ embeddings: Float32Array; dim: number; count: number }> {
+  const list = Array.isArray(frames) ? frames : [frames];
+  const { kind, dim } = resolvePooling(model, "vision", opts.pooling);
+  const batchSize = checkBatch(opts.batchSize);
+  const s = model.config.vision.frontEnd.size;
+  const per = s * s * 3;
+  const out = new Float32Array(list.length * dim);
+  for (let b0 = 0; b0 < list.length; b0 += batchSize) {
+    const chunk = list.slice(b0, b0 + batchSize);
+    const batch = new Float32Array(chunk.length * per);
+    for (let j = 0; j < chunk.length; j++) batch.set(computeFrameInput(model.config, chunk[j] as RgbFrame), j * per);
+    out.set(await towerEmbed(model, "vision", batch, [chunk.length, s, s, 3], kind), b0 * dim);
+  }
+  return { embeddings: out, dim, count: list.length };
+}
+
+/** Options of {@link embedVideo}. */
+export interface EmbedVideoOptions {
+  /** Seconds between audio windows (default 0.1). */
+  hopSec?: number;
+  /** Seconds between embedded frames (default 1); frames at 0, hop, 2·hop, … before the end. */
+  frameHopSec?: number;
+  /** Audio pooling (default "global"). */
+  pooling?: EmbeddingPooling;
+  /** Vision pooling (default "global"). */
+  visionPooling?: EmbeddingPooling;
+  batchSize?: number;
+  /** Most frames to embed (default 100000), a guard against a wrong frame hop. */
+  maxFrames?: number;
+}
+
+/** Audio and frame embeddings of one media file (either is null when the file lacks that stream). */
+export interface VideoEmbeddings {
+  path: string;
+  durationSec: number;
+  audio: Embeddings | null;
+  vision: Embeddings | null;
+}
+
+/** Embeds a video (or audio-only) file: audio windows every `hopSec`, frames every `frameHopSec`. */
+export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOptions = {}): Promise<VideoEmbeddings> {
+  const frameHop = opts.frameHopSec ?? 1;
+  if (!(frameHop > 0) || !Number.isFinite(frameHop))
+    throw new ConfigError(`frameHopSec must be > 0, got ${frameHop}`, { subject: "embedding", reason: "bad-hop" });
+  resolvePooling(model, "audio", opts.pooling);
+  resolvePooling(model, "vision", opts.visionPooling);
+  const info = await probeMedia(file);
+  if (!info.audio && !info.video) throw new L3kitError("the file has neither audio nor video", { subject: file, reason: "no-streams" });
+  let audio: Embeddings | null = null;
+  if (info.audio) {
+    const clip = await readAudio(file, { sampleRate: model.config.audio.frontEnd.sampleRate });
+    audio = await embedAudio(model, clip.samples, clip.sampleRate, {
+      hopSec: opts.hopSec,
+      pooling: opts.pooling,
+      batchSize: opts.batchSize,
+    });
+  }
+  let vision: Embeddings | null = null;
+  if (info.video) {
+    const times: number[] = [];
+    const maxFrames = opts.maxFrames ?? 100000;
+    for (let i = 0; roundTime(i * frameHop) < info.durationSec - 1e-6 && times.length < maxFrames; i++) times.push(roundTime(i * frameHop));
+    if (times.length === 0) times.push(0);
+    const { kind, dim } = resolvePooling(model, "vision", opts.visionPooling);
+    const batchSize = checkBatch(opts.batchSize);
+    const out = new Float32Array(times.length * dim);
+    for (let b0 = 0; b0 < times.length; b0 += batchSize) {
+      const chunk = times.slice(b0, b0 + batchSize);
+      const frames = await readFrames(file, chunk, { shortSide: model.config.vision.frontEnd.resizeTo });
+      const e = await embedImage(model, frames, { pooling: kind, batchSize });
+      out.set(e.embeddings, b0 * dim);
+    }
+    vision = { timestamps: times, embeddings: out, dim };
+  }
+  return { path: file, durationSec: info.durationSec, audio, vision };
+}
+
+/** Output formats of {@link embedCommand}. */
+export type EmbedFormat = "json" | "npy" | "npz";
+
+/** Options of {@link embedCommand} (the `l3kit embed` CLI). */
+export interface EmbedCommandOptions {
+  files: string[];
+  /** A saved model folder (see `saveModel`) or a model already in memory. */
+  checkpoint: string | L3Net;
+  /** Output folder (created). */
+  out: string;
+  /**
+   * `json`: one `<stem>.json` per input with timestamps and embeddings; `npz`: one `<stem>.npz` with
+   * `audio_embedding`, `audio_timestamps`, `vision_embedding`, `vision_timestamps` (as present);
+   * `npy`: `<stem>.audio.npy`, `<stem>.audio_timestamps.npy`, `<stem>.vision.npy`, `<stem>.vision_timestamps.npy`.
+   * Default json.
+   */
+  format?: EmbedFormat;
+  hopSec?: number;
+  frameHopSec?: number;
+  /** Audio pooling (default "global"). */
+  pooling?: EmbeddingPooling;
+  visionPooling?: EmbeddingPooling;
+  batchSize?: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** What {@link embedCommand} did. */
+export interface EmbedCommandReport {
+  written: Array<{ file: string; outputs: string[]; audioWindows: number; frames: number }>;
+  failed: Array<{ file: string; error: string; reason: string }>;
+}
+
+function uniqueStem(file: string, used: Set<string>): string {
+  const base = path.basename(file, path.extname(file)) || "media";
+  let stem = base;
+  for (let i = 2; used.has(stem); i++) stem = `${base}-${i}`;
+  used.add(stem);
+  return stem;
+}
+
+const toRows = (e: Embeddings): number[][] => e.timestamps.map((_, i) => Array.from(e.embeddings.subarray(i * e.dim, (i + 1) * e.dim)));
+
+/**
+ * Embeds each file and writes its outputs (atomically) to `out`. A file that cannot be read is reported
+ * in `failed` and skipped; the others finish. Outputs are named after the input (`clip.mp4` →
+ * `clip.json`; a repeated name gets `-2`, `-3`, …).
+ */
+export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedCommandReport> {
+  const format = opts.format ?? "json";
+  if (!["json", "npy", "npz"].includes(format))
+    throw new ConfigError(`unknown format '${format}' (valid: json, npy, npz)`, { subject: "embed", reason: "bad-format" });
+  const model = typeof opts.checkpoint === "string" ? await loadModel(opts.checkpoint) : opts.checkpoint;
+  const log = opts.log ?? (() => {});
+  const report: EmbedCommandReport = { written: [], failed: [] };
+  const used = new Set<string>();
+  try {
+    // check the options once, before any file
+    resolvePooling(model, "audio", opts.pooling);
+    resolvePooling(model, "vision", opts.visionPooling);
+    for (const file of opts.files) {
+      const stem = uniqueStem(file, used);
+      try {
+        const r = await embedVideo(model, file, {
+          hopSec: opts.hopSec,
+          frameHopSec: opts.frameHopSec,
+          pooling: opts.pooling,
+          visionPooling: opts.visionPooling,
+          batchSize: opts.batchSize,
+        });
+        const outputs: string[] = [];
+        if (format === "json") {
+          const p = path.join(opts.out, `${stem}.json`);
+          await writeJsonAtomic(p, {
+            file,
+            model: {
+              name: model.config.name,
+              fusion: model.config.fusion,
+              checkpoint: typeof opts.checkpoint === "string" ? opts.checkpoint : null,
+            },
+            durationSec: r.durationSec,
+            audio: r.audio
+              ? { dim: r.audio.dim, hopSec: opts.hopSec ?? 0.1, timestamps: r.audio.timestamps, embeddings: toRows(r.audio) }
+              : null,
+            vision: r.vision
+              ? { dim: r.vision.dim, frameHopSec: opts.frameHopSec ?? 1, timestamps: r.vision.timestamps, embeddings: toRows(r.vision) }
+              : null,
+          });
+          outputs.push(p);
+        } else {
+          const arrays: Record<string, { data: Float32Array | Float64Array; shape: number[] }> = {};
+          for (const [k, e] of [
+            ["audio", r.audio],
+            ["vision", r.vision],
+          ] as const) {
+            if (!e) continue;
+            arrays[`${k}_embedding`] = { data: e.embeddings, shape: [e.timestamps.length, e.dim] };
+            arrays[`${k}_timestamps`] = { data: Float64Array.from(e.timestamps), shape: [e.timestamps.length] };
+          }
+          if (format === "npz") {
+            const p = path.join(opts.out, `${stem}.npz`);
+            await writeFileAtomic(p, encodeNpz(arrays));
+            outputs.push(p);
+          } else {
+            for (const [name, a] of Object.entries(arrays)) {
+              const p = path.join(opts.out, `${stem}.${name.replace("_embedding", "")}.npy`);
+              await writeFileAtomic(p, encodeNpy(a.data, a.shape));
+              outputs.push(p);
+            }
+          }
+        }
+        report.written.push({ file, outputs, audioWindows: r.audio?.timestamps.length ?? 0, frames: r.vision?.timestamps.length ?? 0 });
+        log(`${file}: ${outputs.map((o) => path.basename(o)).join(", ")}`);
+      } catch (err) {
+        const reason = err instanceof L3kitError ? err.reason : "error";
+        report.failed.push({ file, error: errorMessage(err), reason });
+        log(`${file}: skipped (${errorMessage(err)})`);
+      }
+    }
+  } finally {
+    if (typeof opts.checkpoint === "string") model.dispose();
+  }
+  return report;
+}

@@ -1,0 +1,107 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, promises as fsp } from "node:fs";
+import * as path from "node:path";
+import type { AvcSamplerState } from "../data";
+import { type L3Net, loadWeightsInto, saveModel } from "../models";
+import { L3kitError, writeJsonAtomic } from "../util";
+import { loadBundle, saveBundle, type TensorBundle } from "./bundle";
+import type { TrainAvcConfig } from "./loop";
+import type { Adam } from "./optimizer";
+
+/** The trainer's state in a checkpoint (`trainer.json`); with the model and optimizer it resumes a run exactly. */
+export interface CheckpointState {
+  step: number;
+  epoch: number;
+  pairsPerEpoch: number;
+  sampler: AvcSamplerState;
+  best: { step: number; valAccuracy: number } | null;
+  evalsSinceBest: number;
+  elapsedSec: number;
+  config: TrainAvcConfig;
+}
+
+/**
+ * Writes a checkpoint folder `<root>/<name>/` atomically: everything goes into a temp folder which
+ * is renamed into place (an existing folder of that name is swapped out, then removed), and
+ * `latest.json` is updated last. The folder holds the model (loadable by `loadModel`),
+ * `optimizer.bin` and `trainer.json`.
+ */
+export async function saveCheckpoint(root: string, name: string, model: L3Net, optimizer: Adam, state: CheckpointState): Promise<string> {
+  const final = path.join(root, name);
+  const tmp = path.join(root, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  await fsp.mkdir(tmp, { recursive: true });
+  try {
+    await saveModel(model, tmp, { step: state.step, epoch: state.epoch, best: state.best });
+    const opt = await optimizer.getState();
+    const bundle: TensorBundle = {};
+    for (const [k, v] of Object.entries(opt.m)) bundle[`m/${k}`] = v;
+    for (const [k, v] of Object.entries(opt.v)) bundle[`v/${k}`] = v;
+    await saveBundle(path.join(tmp, "optimizer.bin"), bundle);
+    await writeJsonAtomic(path.join(tmp, "trainer.json"), { ...state, optimizerStep: opt.step });
+    let old: string | null = null;
+    if (existsSync(final)) {
+      old = `${tmp}.old`;
+      await fsp.rename(final, old);
+    }
+    await fsp.rename(tmp, final);
+    if (old) await fsp.rm(old, { recursive: true, force: true });
+  } catch (err) {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  if (name !== "best") await writeJsonAtomic(path.join(root, "latest.json"), { name, step: state.step });
+  return final;
+}
+
+/** Periodic checkpoints (`step-*`) in a folder, oldest first. */
+export async function listCheckpoints(root: string): Promise<Array<{ dir: string; step: number }>> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(root);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ dir: path.join(root, m[0]), step: Number(m[1]) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Removes all but the newest `keep` periodic checkpoints (the `best` folder is separate). */
+export async function pruneCheckpoints(root: string, keep: number): Promise<void> {
+  const all = await listCheckpoints(root);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) await fsp.rm(c.dir, { recursive: true, force: true });
+}
+
+/** The folder of the latest complete checkpoint, or null. */
+export async function readLatestCheckpoint(root: string): Promise<string | null> {
+  try {
+    const latest = JSON.parse(await fsp.readFile(path.join(root, "latest.json"), "utf8")) as { name: string };
+    const dir = path.join(root, latest.name);
+    if (existsSync(path.join(dir, "trainer.json"))) return dir;
+  } catch {}
+  // latest.json missing or stale: fall back to the newest complete step folder
+  const all = (await listCheckpoints(root)).filter((c) => existsSync(path.join(c.dir, "trainer.json")));
+  return all.length ? (all[all.length - 1] as { dir: string }).dir : null;
+}
+
+/** Loads a checkpoint's weights into `model` and its state into `optimizer`; returns the trainer state. */
+export async function restoreCheckpoint(dir: string, model: L3Net, optimizer: Adam): Promise<CheckpointState & { optimizerStep: number }> {
+  let state: CheckpointState & { optimizerStep: number };
+  try {
+    state = JSON.parse(await fsp.readFile(path.join(dir, "trainer.json"), "utf8"));
+  } catch (err) {
+    throw new L3kitError(`cannot read trainer state: ${(err as Error).message}`, { subject: dir, reason: "bad-checkpoint", cause: err });
+  }
+  await loadWeightsInto(model, dir);
+  const bundle = await loadBundle(path.join(dir, "optimizer.bin"));
+  const m: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const v: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [k, e] of Object.entries(bundle)) {
+    if (k.startsWith("m/")) m[k.slice(2)] = e;
+    else if (k.startsWith("v/")) v[k.slice(2)] = e;
+  }
+  optimizer.setState({ step: state.optimizerStep, m, v });
+  return state;
+}
