@@ -19,6 +19,6 @@ if (fs.existsSync(built) && process.env.L3KIT_FROM_SOURCE !== "1") {
   cli = require(path.join(root, "src", "cli", "main.ts"));
 }
 cli.main(process.argv).catch((err) => {
-  console.error(`l3kit: ${err && err.message ? err.message : err}`);
+  console.error(`l3kit: ${err?.message ? err.message : err}`);
   process.exit(1);
 });

@@ -46,7 +46,8 @@ if (args[0] === "execute") {
     else files.push(path.resolve(args[i]));
   }
   if (files.length === 0) {
-    for (const f of fs.readdirSync(path.join(root, "notebooks")).sort()) if (f.endsWith(".ipynb")) files.push(path.join(root, "notebooks", f));
+    for (const f of fs.readdirSync(path.join(root, "notebooks")).sort())
+      if (f.endsWith(".ipynb")) files.push(path.join(root, "notebooks", f));
   }
   if (!has("jupyter")) {
     console.error("notebook execute: `jupyter` not found; install Debian's jupyter-nbconvert (apt-get install jupyter-nbconvert).");
@@ -59,7 +60,16 @@ if (args[0] === "execute") {
     console.log(`notebook: executing ${path.relative(root, f)} ...`);
     const r = spawnSync(
       "jupyter",
-      ["nbconvert", "--to", "notebook", "--execute", `--ExecutePreprocessor.timeout=${timeout}`, "--ExecutePreprocessor.kernel_name=tslab", `--output-dir=${out}`, f],
+      [
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        `--ExecutePreprocessor.timeout=${timeout}`,
+        "--ExecutePreprocessor.kernel_name=tslab",
+        `--output-dir=${out}`,
+        f,
+      ],
       { env, stdio: "inherit", cwd: root },
     );
     const secs = ((Date.now() - t0) / 1000).toFixed(1);

@@ -9,7 +9,7 @@ export function registerBackendCommand(program: Command): void {
       .option("--threads <n>", "wasm threads (default: all cores)", intArg("--threads"))
       .option("--json", "print the result as JSON"),
   ).action(async (opts: { backend: string; threads?: number; json?: boolean }) => {
-    const { initBackend, parseBackendName, formatBackendInfo } = (require("../lib/backend") as typeof import("../lib/backend"));
+    const { initBackend, parseBackendName, formatBackendInfo } = require("../lib/backend") as typeof import("../lib/backend");
     const info = await initBackend({ backend: parseBackendName(opts.backend), threads: opts.threads, quiet: true });
     console.log(opts.json ? JSON.stringify(info, null, 2) : formatBackendInfo(info));
   });

@@ -8,9 +8,18 @@ export function registerBenchCommand(program: Command): void {
     .description(
       "Speed and memory benchmarks (training and forward samples/s per preset and backend, data pipeline, synthetic generation, ONNX, PyTorch reference); writes bench-results/<date>.json and .md",
     )
-    .option("--only <name>", "run only these sections (repeatable or comma-separated): train, forward, onnx, data, synth, torch, leak", collect, [])
+    .option(
+      "--only <name>",
+      "run only these sections (repeatable or comma-separated): train, forward, onnx, data, synth, torch, leak",
+      collect,
+      [],
+    )
     .option("--presets <list>", "comma-separated presets (default tiny,lite,paper; with --quick tiny,lite)")
-    .option("--backends <list>", "comma-separated tfjs backends to try (those that do not load are reported and skipped)", "wasm,cpu,tensorflow,tensorflow-gpu")
+    .option(
+      "--backends <list>",
+      "comma-separated tfjs backends to try (those that do not load are reported and skipped)",
+      "wasm,cpu,tensorflow,tensorflow-gpu",
+    )
     .option("--batch <n>", "batch size", "8")
     .option("--reps <n>", "timed repetitions, median reported (default 5; with --quick 2)")
     .option("--leak-steps <n>", "training steps of the tensor-leak check", "100")

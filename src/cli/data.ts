@@ -1,7 +1,15 @@
 import type { Command } from "commander";
 import { intArg } from "./shared";
 
-function buildReport(what: string, r: { rows: unknown[]; errors: Array<{ path?: string; file?: string; reason?: string; message?: string }>; manifestPath?: string; errorsPath?: string }): void {
+function buildReport(
+  what: string,
+  r: {
+    rows: unknown[];
+    errors: Array<{ path?: string; file?: string; reason?: string; message?: string }>;
+    manifestPath?: string;
+    errorsPath?: string;
+  },
+): void {
   console.log(`${what}: ${r.rows.length} row(s)${r.manifestPath ? ` → ${r.manifestPath}` : ""}`);
   if (r.errors.length) {
     console.log(`${r.errors.length} file(s) skipped${r.errorsPath ? ` (details in ${r.errorsPath})` : ""}:`);
@@ -27,7 +35,7 @@ export function registerDataCommand(program: Command): void {
     .option("--concurrency <n>", "clips encoded at once (default: cores)")
     .option("--overwrite", "replace an existing dataset in --out")
     .action(async (opts) => {
-      const { synthCommand } = (require("../lib/data") as typeof import("../lib/data"));
+      const { synthCommand } = require("../lib/data") as typeof import("../lib/data");
       await synthCommand(opts);
     });
 
@@ -47,7 +55,7 @@ export function registerDataCommand(program: Command): void {
     .option("--split <name>", "only rows of this split")
     .option("--limit <n>", "only the first N rows")
     .action(async (opts) => {
-      const { cacheCommand } = (require("../lib/data") as typeof import("../lib/data"));
+      const { cacheCommand } = require("../lib/data") as typeof import("../lib/data");
       await cacheCommand(opts);
     });
 
@@ -60,8 +68,16 @@ export function registerDataCommand(program: Command): void {
     .option("--require-audio", "report files without an audio track as errors")
     .option("--concurrency <n>", "parallel probes", intArg("--concurrency"), 4)
     .action(async (folder: string, opts: { out: string; labelFromFolder?: boolean; requireAudio?: boolean; concurrency: number }) => {
-      const { scanVideos } = (require("../lib/data") as typeof import("../lib/data"));
-      buildReport("scan", await scanVideos(folder, { out: opts.out, labelFromFolder: opts.labelFromFolder, requireAudio: opts.requireAudio, concurrency: opts.concurrency }));
+      const { scanVideos } = require("../lib/data") as typeof import("../lib/data");
+      buildReport(
+        "scan",
+        await scanVideos(folder, {
+          out: opts.out,
+          labelFromFolder: opts.labelFromFolder,
+          requireAudio: opts.requireAudio,
+          concurrency: opts.concurrency,
+        }),
+      );
     });
 
   data
@@ -73,8 +89,14 @@ export function registerDataCommand(program: Command): void {
     .option("--label-names <which>", "k400 | paper", "k400")
     .option("--no-probe", "do not probe clips (faster; durations from the CSV)")
     .action(async (opts: { csv: string[]; clips: string; out: string; labelNames: "k400" | "paper"; probe: boolean }) => {
-      const { buildKineticsSounds } = (require("../lib/data") as typeof import("../lib/data"));
-      const r = await buildKineticsSounds({ csv: opts.csv, clipsDir: opts.clips, out: opts.out, labelNames: opts.labelNames, probe: opts.probe });
+      const { buildKineticsSounds } = require("../lib/data") as typeof import("../lib/data");
+      const r = await buildKineticsSounds({
+        csv: opts.csv,
+        clipsDir: opts.clips,
+        out: opts.out,
+        labelNames: opts.labelNames,
+        probe: opts.probe,
+      });
       buildReport("kinetics-sounds", r);
       if (r.missing.length) console.log(`${r.missing.length} of ${r.wanted} CSV rows have no downloaded clip`);
     });
@@ -86,7 +108,7 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--out <manifest>", "manifest file to write")
     .option("--esc10", "only the ESC-10 subset")
     .action(async (opts: { root: string; out: string; esc10?: boolean }) => {
-      const { buildEsc50 } = (require("../lib/data") as typeof import("../lib/data"));
+      const { buildEsc50 } = require("../lib/data") as typeof import("../lib/data");
       buildReport("esc50", await buildEsc50({ root: opts.root, out: opts.out, esc10Only: opts.esc10 }));
     });
 
@@ -97,7 +119,7 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--out <manifest>", "manifest file to write")
     .option("--max-duration <sec>", "use at most the first N seconds (paper: 10)", intArg("--max-duration"), 10)
     .action(async (opts: { list: string; out: string; maxDuration: number }) => {
-      const { buildFlickrSoundNet } = (require("../lib/data") as typeof import("../lib/data"));
+      const { buildFlickrSoundNet } = require("../lib/data") as typeof import("../lib/data");
       buildReport("flickr-soundnet", await buildFlickrSoundNet({ list: opts.list, out: opts.out, maxDurationSec: opts.maxDuration }));
     });
 
@@ -106,7 +128,7 @@ export function registerDataCommand(program: Command): void {
     .description("Validate a manifest and print counts per split and label")
     .argument("<manifest>", "manifest file (JSONL)")
     .action(async (file: string) => {
-      const { loadManifest, manifestSummary } = (require("../lib/data") as typeof import("../lib/data"));
+      const { loadManifest, manifestSummary } = require("../lib/data") as typeof import("../lib/data");
       const m = await loadManifest(file, { onError: "skip" });
       console.log(JSON.stringify(manifestSummary(m.rows), null, 2));
       if (m.errors.length) {

@@ -12,34 +12,57 @@ export function registerEmbedCommand(program: Command): void {
   withBackend(
     program
       .command("embed")
-      .description("Compute audio and image embeddings of media files with a saved model (one output file per input; bad files are reported and skipped)")
+      .description(
+        "Compute audio and image embeddings of media files with a saved model (one output file per input; bad files are reported and skipped)",
+      )
       .argument("<files...>", "audio, image or video files")
       .requiredOption("--checkpoint <dir>", "a model folder: a training checkpoint (…/checkpoints/best) or one written by saveModel()")
       .requiredOption("--out <dir>", "output folder")
       .option("--format <fmt>", "json | npy | npz", "json")
       .option("--hop <sec>", "audio hop in seconds (windows centred as openl3's center=True)", numArg("--hop"), 0.1)
       .option("--frame-hop <sec>", "video frame hop in seconds", numArg("--frame-hop"), 1)
-      .option("--pooling <p>", "audio embedding: global (paper 512-d), grid (paper 4×3×512 = 6144-d), or the dimension", poolingArg, "global")
+      .option(
+        "--pooling <p>",
+        "audio embedding: global (paper 512-d), grid (paper 4×3×512 = 6144-d), or the dimension",
+        poolingArg,
+        "global",
+      )
       .option("--vision-pooling <p>", "image embedding: global or grid (paper 4×4×512), or the dimension", poolingArg, "global")
       .option("--batch <n>", "windows per forward pass", numArg("--batch"), 32),
-  ).action(async (files: string[], opts: { checkpoint: string; out: string; format: string; hop: number; frameHop: number; pooling: "global" | "grid" | number; visionPooling: "global" | "grid" | number; batch: number; backend: string }) => {
-    const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
-    await initBackend({ backend: parseBackendName(opts.backend) });
-    const { embedCommand } = require("../lib/models") as typeof import("../lib/models");
-    const report = await embedCommand({
-      files,
-      checkpoint: opts.checkpoint,
-      out: opts.out,
-      format: opts.format as "json" | "npy" | "npz",
-      hopSec: opts.hop,
-      frameHopSec: opts.frameHop,
-      pooling: opts.pooling,
-      visionPooling: opts.visionPooling,
-      batchSize: opts.batch,
-      log: (line) => console.error(line),
-    });
-    for (const w of report.written) console.log(`${w.file}: ${w.audioWindows} audio windows, ${w.frames} frames → ${w.outputs.join(", ")}`);
-    for (const f of report.failed) console.log(`${f.file}: FAILED (${f.reason}) ${f.error}`);
-    console.log(`embed: ${report.written.length} written, ${report.failed.length} failed`);
-  });
+  ).action(
+    async (
+      files: string[],
+      opts: {
+        checkpoint: string;
+        out: string;
+        format: string;
+        hop: number;
+        frameHop: number;
+        pooling: "global" | "grid" | number;
+        visionPooling: "global" | "grid" | number;
+        batch: number;
+        backend: string;
+      },
+    ) => {
+      const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
+      await initBackend({ backend: parseBackendName(opts.backend) });
+      const { embedCommand } = require("../lib/models") as typeof import("../lib/models");
+      const report = await embedCommand({
+        files,
+        checkpoint: opts.checkpoint,
+        out: opts.out,
+        format: opts.format as "json" | "npy" | "npz",
+        hopSec: opts.hop,
+        frameHopSec: opts.frameHop,
+        pooling: opts.pooling,
+        visionPooling: opts.visionPooling,
+        batchSize: opts.batch,
+        log: (line) => console.error(line),
+      });
+      for (const w of report.written)
+        console.log(`${w.file}: ${w.audioWindows} audio windows, ${w.frames} frames → ${w.outputs.join(", ")}`);
+      for (const f of report.failed) console.log(`${f.file}: FAILED (${f.reason}) ${f.error}`);
+      console.log(`embed: ${report.written.length} written, ${report.failed.length} failed`);
+    },
+  );
 }

@@ -17,18 +17,33 @@ export function registerExperimentCommand(program: Command): void {
     .option("--resume", "continue an interrupted run (finished parts are skipped)")
     .helpOption(false)
     .option("-h, --help", "show help (with a name: the experiment's config and defaults)")
-    .action(async (name: string | undefined, opts: { config?: string; set: string[]; seed?: number; seeds?: number; out?: string; backend?: string; resume?: boolean; help?: boolean }, cmd: Command) => {
-      const runner = (require("../experiments") as typeof import("../experiments"));
-      if (!name || name === "list") {
-        if (opts.help || !name) console.log(cmd.helpInformation());
-        console.log(`Experiments:\n${runner.listExperiments()}`);
-        return;
-      }
-      if (opts.help) {
-        console.log(runner.experimentHelp(name));
-        return;
-      }
-      const result = await runner.runExperiment(name, opts);
-      console.log(result.summary);
-    });
+    .action(
+      async (
+        name: string | undefined,
+        opts: {
+          config?: string;
+          set: string[];
+          seed?: number;
+          seeds?: number;
+          out?: string;
+          backend?: string;
+          resume?: boolean;
+          help?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const runner = require("../experiments") as typeof import("../experiments");
+        if (!name || name === "list") {
+          if (opts.help || !name) console.log(cmd.helpInformation());
+          console.log(`Experiments:\n${runner.listExperiments()}`);
+          return;
+        }
+        if (opts.help) {
+          console.log(runner.experimentHelp(name));
+          return;
+        }
+        const result = await runner.runExperiment(name, opts);
+        console.log(result.summary);
+      },
+    );
 }

@@ -9,7 +9,7 @@ export function registerModelCommand(program: Command): void {
     .option("--fusion <head>", "override the fusion head: concat | euclidean | cosine | avol")
     .option("--json", "print the summary as JSON")
     .action(async (what: string, opts: { fusion?: string; json?: boolean }) => {
-      const { resolveModelConfig, modelSummary, formatModelSummary } = (require("../lib/models") as typeof import("../lib/models"));
+      const { resolveModelConfig, modelSummary, formatModelSummary } = require("../lib/models") as typeof import("../lib/models");
       const config = await resolveModelConfig(what, opts.fusion ? { fusion: opts.fusion } : {});
       const summary = modelSummary(config);
       console.log(opts.json ? JSON.stringify(summary, null, 2) : formatModelSummary(summary));

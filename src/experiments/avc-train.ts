@@ -48,7 +48,16 @@ export const avcTrain: Experiment<AvcTrainConfig> = {
     train: { ...EXPERIMENT_TRAIN },
   },
   profiles: {
-    ci: { "data.synthProfile": "tiny", "data.synthClips": 24, "data.perClip": 4, "train.steps": 20, "train.evalEvery": 10, "train.valPairs": 32, "train.checkpointEvery": 10, "train.maxSeconds": 0 },
+    ci: {
+      "data.synthProfile": "tiny",
+      "data.synthClips": 24,
+      "data.perClip": 4,
+      "train.steps": 20,
+      "train.evalEvery": 10,
+      "train.valPairs": 32,
+      "train.checkpointEvery": 10,
+      "train.maxSeconds": 0,
+    },
     small: { "data.synthClips": 120, "train.steps": 600, "train.maxSeconds": 240, "train.lr": 1e-3 },
   },
   help: {

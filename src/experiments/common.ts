@@ -5,7 +5,16 @@
  */
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { buildSampleCache, generateSynthDataset, loadManifest, type Manifest, openSampleCache, type PairSource, type SampleCache, type SynthProfileName } from "../lib/data";
+import {
+  buildSampleCache,
+  generateSynthDataset,
+  loadManifest,
+  type Manifest,
+  openSampleCache,
+  type PairSource,
+  type SampleCache,
+  type SynthProfileName,
+} from "../lib/data";
 import { type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
 import { splitSource } from "../lib/train";
 import { ConfigError } from "../lib/util";
@@ -65,15 +74,19 @@ export async function prepareDataset(data: DataSection, log: (line: string) => v
   let synthetic = false;
   if (data.manifest) {
     manifestPath = path.resolve(data.manifest);
-    if (!existsSync(manifestPath)) throw new ConfigError(`manifest not found: ${manifestPath}`, { subject: "data.manifest", reason: "missing" });
+    if (!existsSync(manifestPath))
+      throw new ConfigError(`manifest not found: ${manifestPath}`, { subject: "data.manifest", reason: "missing" });
   } else {
     synthetic = true;
     const profile = data.synthProfile as SynthProfileName;
-    if (profile !== "tiny" && profile !== "default") throw new ConfigError(`must be 'tiny' or 'default', got '${data.synthProfile}'`, { subject: "data.synthProfile" });
+    if (profile !== "tiny" && profile !== "default")
+      throw new ConfigError(`must be 'tiny' or 'default', got '${data.synthProfile}'`, { subject: "data.synthProfile" });
     const out = path.resolve(data.cacheRoot, "synth", `${profile}-k${data.synthClasses}-n${data.synthClips}-seed${data.synthSeed}`);
     manifestPath = path.join(out, "manifest.jsonl");
     if (!existsSync(path.join(out, "metadata.json"))) {
-      log(`data: generating the synthetic benchmark (${data.synthClips} clips, ${data.synthClasses} classes, ${profile} profile) into ${path.relative(process.cwd(), out)}`);
+      log(
+        `data: generating the synthetic benchmark (${data.synthClips} clips, ${data.synthClasses} classes, ${profile} profile) into ${path.relative(process.cwd(), out)}`,
+      );
       let last = 0;
       const r = await generateSynthDataset({
         out,
@@ -93,12 +106,18 @@ export async function prepareDataset(data: DataSection, log: (line: string) => v
     }
   }
   const manifest = await loadManifest(manifestPath);
-  if (!manifest.rows.some((r) => r.hasAudio)) throw new ConfigError("the manifest has no clip with an audio track: AVC needs audio", { subject: manifestPath, reason: "no-audio" });
+  if (!manifest.rows.some((r) => r.hasAudio))
+    throw new ConfigError("the manifest has no clip with an audio track: AVC needs audio", { subject: manifestPath, reason: "no-audio" });
   return { manifest, manifestPath, synthetic };
 }
 
 /** Builds (or resumes, or reuses) the sample cache of a manifest at the model's input sizes. */
-export async function prepareCache(data: DataSection, prepared: PreparedData, model: L3NetConfig, log: (line: string) => void): Promise<SampleCache> {
+export async function prepareCache(
+  data: DataSection,
+  prepared: PreparedData,
+  model: L3NetConfig,
+  log: (line: string) => void,
+): Promise<SampleCache> {
   const side = model.vision.frontEnd.resizeTo;
   const sampleRate = model.audio.frontEnd.sampleRate;
   const dir = path.resolve(data.cacheRoot, "samples", `${prepared.manifest.hash.slice(0, 12)}-${side}px-${sampleRate}hz-k${data.perClip}`);
@@ -121,7 +140,9 @@ export async function prepareCache(data: DataSection, prepared: PreparedData, mo
         }
       },
     });
-    log(`data: ${r.samples} samples from ${r.clips} clips in ${r.seconds.toFixed(1)} s${r.skipped.length ? `; ${r.skipped.length} clip(s) skipped` : ""}`);
+    log(
+      `data: ${r.samples} samples from ${r.clips} clips in ${r.seconds.toFixed(1)} s${r.skipped.length ? `; ${r.skipped.length} clip(s) skipped` : ""}`,
+    );
     for (const s of r.skipped) log(`data: skipped ${s.path}: ${s.reason} ${s.message}`);
   }
   return openSampleCache(dir);
@@ -132,4 +153,46 @@ export function splitOf(cache: SampleCache, split: string): PairSource {
   const src = splitSource(cache, split);
   if (src.clips.length === 0) throw new ConfigError(`no clips in split '${split}' of the dataset`, { subject: "data" });
   return src;
+}
+
+/**
+ * The model an evaluation experiment probes: loaded from `checkpoint` when given (a training
+ * checkpoint folder such as `…/checkpoints/best`, or a saved model), else trained here on the
+ * synthetic benchmark with `train` (into `<out>/train`, resumable) so the experiment runs end to end.
+ */
+export async function obtainModel(args: {
+  checkpoint: string;
+  model: ModelSection;
+  data: DataSection;
+  train: Partial<import("../lib/train").TrainAvcConfig>;
+  seed: number;
+  out: string;
+  resume: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}): Promise<{ model: import("../lib/models").L3Net; source: string }> {
+  const { loadModel, buildL3Net } = require("../lib/models") as typeof import("../lib/models");
+  if (args.checkpoint) {
+    const model = await loadModel(path.resolve(args.checkpoint));
+    args.log(`model: loaded ${args.checkpoint} (${model.config.name}, ${model.config.fusion})`);
+    return { model, source: path.resolve(args.checkpoint) };
+  }
+  const { trainAvc, formatTrainSummary } = require("../lib/train") as typeof import("../lib/train");
+  const config = modelConfigOf(args.model);
+  const synth = { ...args.data, manifest: "" };
+  const data = await prepareDataset(synth, args.log);
+  const cache = await prepareCache(synth, data, config, args.log);
+  const model = buildL3Net(config, { seed: args.seed });
+  args.log("model: no checkpoint given — training one on the synthetic benchmark first");
+  const r = await trainAvc({
+    model,
+    train: splitOf(cache, "train"),
+    val: splitOf(cache, "val"),
+    out: path.join(args.out, "train"),
+    config: { ...args.train, seed: args.seed },
+    resume: args.resume,
+    signal: args.signal,
+  });
+  args.log(formatTrainSummary(r));
+  return { model, source: path.join(args.out, "train") };
 }

@@ -90,11 +90,17 @@ export function applyOverride(config: ConfigObject, defaults: ConfigObject, key:
     const hint = suggest(key, configKeys(defaults));
     throw new ConfigError(`unknown config key '${key}'${hint ? ` — did you mean '${hint}'?` : ""}`, { subject: source });
   }
-  if (isObject(def)) throw new ConfigError(`'${key}' is a group; set one of its keys (${configKeys(def as ConfigObject, key).join(", ")})`, { subject: source });
+  if (isObject(def))
+    throw new ConfigError(`'${key}' is a group; set one of its keys (${configKeys(def as ConfigObject, key).join(", ")})`, {
+      subject: source,
+    });
   if (def !== null && typeName(def) !== typeName(value)) {
     // "--set a=1e-4" parses as number; "--set name=3" for a string default is taken as the string "3".
     if (typeof def === "string" && (typeof value === "number" || typeof value === "boolean")) value = String(value);
-    else throw new ConfigError(`'${key}' must be ${typeName(def)} (default ${JSON.stringify(def)}), got ${JSON.stringify(value)}`, { subject: source });
+    else
+      throw new ConfigError(`'${key}' must be ${typeName(def)} (default ${JSON.stringify(def)}), got ${JSON.stringify(value)}`, {
+        subject: source,
+      });
   }
   setPath(config, key, value);
 }
@@ -149,7 +155,10 @@ export function resolveConfig<C extends ConfigObject>(args: {
     if (!overrides) {
       const names = Object.keys(args.profiles);
       const hint = suggest(profile, names);
-      throw new ConfigError(`unknown profile '${profile}'${hint ? ` — did you mean '${hint}'?` : ""} (profiles: default, ${names.join(", ")})`, { subject: "profile" });
+      throw new ConfigError(
+        `unknown profile '${profile}'${hint ? ` — did you mean '${hint}'?` : ""} (profiles: default, ${names.join(", ")})`,
+        { subject: "profile" },
+      );
     }
     for (const [k, v] of Object.entries(overrides)) if (v !== undefined) applyOverride(config, args.defaults, k, v, `profile ${profile}`);
   }
@@ -161,7 +170,5 @@ export function resolveConfig<C extends ConfigObject>(args: {
 export function formatConfig(config: ConfigObject, help: Record<string, string> = {}): string {
   const entries = flatten(config as Record<string, ConfigValue>);
   const width = Math.max(...entries.map(([k]) => k.length), 4);
-  return entries
-    .map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${help[k] ? `   ${help[k]}` : ""}`)
-    .join("\n");
+  return entries.map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${help[k] ? `   ${help[k]}` : ""}`).join("\n");
 }

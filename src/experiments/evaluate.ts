@@ -32,6 +32,8 @@ export interface EvalSettings {
   probes: boolean;
   /** Annotated instants per test clip for localization (0: skip; needs boxes in the manifest). */
   locPerClip: number;
+  /** Epochs of each probe's logistic regression. */
+  probeEpochs: number;
   seed: number;
 }
 
@@ -45,7 +47,11 @@ export interface EvalSuiteResult {
 /** A cache clip's samples, by manifest id. */
 function samplesById(cache: SampleCache): Map<string, number[]> {
   const m = new Map<string, number[]>();
-  for (const c of cache.clips) m.set(c.id, c.times.map((_, i) => c.firstSample + i));
+  for (const c of cache.clips)
+    m.set(
+      c.id,
+      c.times.map((_, i) => c.firstSample + i),
+    );
   return m;
 }
 
@@ -53,7 +59,12 @@ function samplesById(cache: SampleCache): Map<string, number[]> {
  * Probe feature extractors over cached samples: each clip's K pre-decoded frames / audio windows
  * through one tower (k = K windows per clip; the protocol averages over them).
  */
-export function cacheTowerExtractor(cache: SampleCache, model: L3Net, tower: "vision" | "audio", feature: "grid" | "embedding" = "embedding"): FeatureExtractor {
+export function cacheTowerExtractor(
+  cache: SampleCache,
+  model: L3Net,
+  tower: "vision" | "audio",
+  feature: "grid" | "embedding" = "embedding",
+): FeatureExtractor {
   const byId = samplesById(cache);
   const cfg = model.config;
   return towerFeatureExtractor(model, {
@@ -61,16 +72,21 @@ export function cacheTowerExtractor(cache: SampleCache, model: L3Net, tower: "vi
     feature,
     inputs: async (row: ManifestRow) => {
       const idx = byId.get(row.id);
-      if (!idx?.length) throw new L3kitError("not in the sample cache (skipped when it was built?)", { subject: row.id, reason: "not-cached" });
+      if (!idx?.length)
+        throw new L3kitError("not in the sample cache (skipped when it was built?)", { subject: row.id, reason: "not-cached" });
       if (tower === "vision") {
         const s = cfg.vision.frontEnd.size;
         const data = new Float32Array(idx.length * s * s * 3);
-        idx.forEach((i, j) => data.set(computeFrameInput(cfg, cache.getFrame(i)), j * s * s * 3));
+        idx.forEach((i, j) => {
+          data.set(computeFrameInput(cfg, cache.getFrame(i)), j * s * s * 3);
+        });
         return tf.tensor4d(data, [idx.length, s, s, 3]);
       }
       const first = computeAudioInput(cfg, cache.getAudio(idx[0] as number));
       const data = new Float32Array(idx.length * first.length);
-      idx.forEach((i, j) => data.set(j === 0 ? first : computeAudioInput(cfg, cache.getAudio(i)), j * first.length));
+      idx.forEach((i, j) => {
+        data.set(j === 0 ? first : computeAudioInput(cfg, cache.getAudio(i)), j * first.length);
+      });
       const shape = model.graph.nodes.find((n) => n.name === model.graph.outputs.audio)?.shape as number[];
       return tf.tensor4d(data, [idx.length, shape[0] as number, shape[1] as number, 1]);
     },
@@ -83,10 +99,14 @@ export function cacheHandmadeExtractor(cache: SampleCache, tower: "vision" | "au
   return async (row) => {
     const idx = byId.get(row.id);
     if (!idx?.length) throw new L3kitError("not in the sample cache", { subject: row.id, reason: "not-cached" });
-    const feats = idx.map((i) => (tower === "vision" ? colorHistogramFeatures(cache.getFrame(i), 8) : mfccStatsFeatures(cache.getAudio(i), cache.sampleRate)));
+    const feats = idx.map((i) =>
+      tower === "vision" ? colorHistogramFeatures(cache.getFrame(i), 8) : mfccStatsFeatures(cache.getAudio(i), cache.sampleRate),
+    );
     const dim = (feats[0] as Float32Array).length;
     const out = new Float32Array(feats.length * dim);
-    feats.forEach((f, j) => out.set(f, j * dim));
+    feats.forEach((f, j) => {
+      out.set(f, j * dim);
+    });
     return { features: out, k: feats.length, dim };
   };
 }
@@ -117,6 +137,7 @@ export async function evaluateSuite(
           },
           split: "manifest",
           seed: settings.seed,
+          epochs: settings.probeEpochs,
         });
         log(`eval: ${tower} probe ${r.table.map((t) => `${t.features} ${t.accuracy.toFixed(3)}`).join(", ")}`);
         return r;

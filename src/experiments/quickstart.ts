@@ -24,7 +24,9 @@ export interface QuickstartConfig {
   eval: EvalSettingsSection;
 }
 
-type EvalSettingsSection = { [K in keyof EvalSettings]: EvalSettings[K] extends boolean ? boolean : EvalSettings[K] } & { [key: string]: number | boolean };
+type EvalSettingsSection = { [K in keyof EvalSettings]: EvalSettings[K] extends boolean ? boolean : EvalSettings[K] } & {
+  [key: string]: number | boolean;
+};
 
 export const quickstart: Experiment<QuickstartConfig> = {
   name: "quickstart",
@@ -38,7 +40,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA, synthClips: 200 },
     train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 3000, evalEvery: 250, valPairs: 256, checkpointEvery: 500, maxSeconds: 360 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 4, seed: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 100, seed: 0 },
   },
   profiles: {
     ci: {
@@ -52,6 +54,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
       "train.maxSeconds": 0,
       "eval.avcPairs": 64,
       "eval.locPerClip": 1,
+      "eval.probeEpochs": 30,
     },
   },
   help: {
@@ -89,9 +92,19 @@ export const quickstart: Experiment<QuickstartConfig> = {
         ...evalRow(evalResult),
       };
       // Plots: learning curves and a few localization overlays.
-      const figs: import("../lib/viz").Displayable[] = [learningCurves(await readMetricsJsonl(path.join(ctx.out, "metrics.jsonl")), { title: "AVC training" })];
+      const figs: import("../lib/viz").Displayable[] = [
+        learningCurves(await readMetricsJsonl(path.join(ctx.out, "metrics.jsonl")), { title: "AVC training" }),
+      ];
       for (const ex of await localizationExamples(model, data.manifest.rows, 4)) {
-        figs.push(localizationOverlay({ frame: ex.frame, map: ex.map, boxes: ex.sounding, distractors: ex.distractors, title: `${ex.id} at ${ex.t.toFixed(2)} s` }));
+        figs.push(
+          localizationOverlay({
+            frame: ex.frame,
+            map: ex.map,
+            boxes: ex.sounding,
+            distractors: ex.distractors,
+            title: `${ex.id} at ${ex.t.toFixed(2)} s`,
+          }),
+        );
       }
       await saveHtml(figs, path.join(ctx.out, "plots.html"), { title: "l3kit quickstart" });
       const provenance = collectProvenance({

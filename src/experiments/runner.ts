@@ -25,7 +25,9 @@ export function getExperiment(name: string): Experiment {
   if (!exp) {
     const names = Object.keys(experiments);
     const hint = suggest(name, names);
-    throw new ConfigError(`unknown experiment '${name}'${hint ? ` — did you mean '${hint}'?` : ""}. Experiments: ${names.join(", ")}`, { subject: "experiment" });
+    throw new ConfigError(`unknown experiment '${name}'${hint ? ` — did you mean '${hint}'?` : ""}. Experiments: ${names.join(", ")}`, {
+      subject: "experiment",
+    });
   }
   return exp as unknown as Experiment;
 }
@@ -67,7 +69,8 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   const config = resolveConfig({ defaults: exp.defaults, profiles: exp.profiles, configFile: opts.config, sets: opts.set }) as ConfigObject;
   const baseSeed = opts.seed ?? (typeof config.seed === "number" ? config.seed : 0);
   const nSeeds = opts.seeds ?? (typeof config.seeds === "number" ? config.seeds : 1);
-  if (!Number.isInteger(nSeeds) || nSeeds < 1) throw new ConfigError(`--seeds must be a positive integer, got ${nSeeds}`, { subject: "--seeds" });
+  if (!Number.isInteger(nSeeds) || nSeeds < 1)
+    throw new ConfigError(`--seeds must be a positive integer, got ${nSeeds}`, { subject: "--seeds" });
   const seeds = Array.from({ length: nSeeds }, (_, i) => baseSeed + i);
   if (typeof config.seed === "number") config.seed = baseSeed;
   if (typeof config.seeds === "number") config.seeds = nSeeds;
@@ -80,7 +83,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   const log = (line: string) => {
     if (!quiet) process.stderr.write(`${line}\n`);
   };
-  const { initBackend, parseBackendName } = (require("../lib/backend") as typeof import("../lib/backend"));
+  const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
   const backend = await initBackend({ backend: parseBackendName(opts.backend ?? process.env.L3KIT_BACKEND ?? "auto"), quiet });
 
   const controller = new AbortController();
@@ -95,7 +98,17 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   process.on("SIGTERM", onTerm);
   try {
     log(`${name}: profile ${profile}, seeds ${seeds.join(",")}, backend ${backend.name}, out ${path.relative(process.cwd(), out) || "."}`);
-    return await exp.run({ config, seeds, out, resultsRoot, resume: !!opts.resume, backend, startedAt: new Date(), log, signal: controller.signal });
+    return await exp.run({
+      config,
+      seeds,
+      out,
+      resultsRoot,
+      resume: !!opts.resume,
+      backend,
+      startedAt: new Date(),
+      log,
+      signal: controller.signal,
+    });
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -18,6 +18,8 @@ export interface CheckpointState {
   evalsSinceBest: number;
   elapsedSec: number;
   config: TrainAvcConfig;
+  /** Sums of the metrics window not yet logged (so a resumed run logs the same rows). */
+  window?: { loss: number; accuracy: number; n: number; samples: number; seconds: number };
 }
 
 /**

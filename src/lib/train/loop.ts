@@ -9,7 +9,14 @@ import * as tf from "@tensorflow/tfjs";
 import { type AvcBatch, type AvcPair, AvcPairSampler, type AvcTransforms, avcBatches, type PairSource, type SkippedClip } from "../data";
 import type { L3Net } from "../models";
 import { ConfigError, L3kitError, writeFileAtomic } from "../util";
-import { type CheckpointState, listCheckpoints, readLatestCheckpoint, restoreCheckpoint, saveCheckpoint, pruneCheckpoints } from "./checkpoint";
+import {
+  type CheckpointState,
+  listCheckpoints,
+  readLatestCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+  pruneCheckpoints,
+} from "./checkpoint";
 import { Adam } from "./optimizer";
 import { createProgress } from "./progress";
 import { learningRateAt } from "./schedule";
@@ -151,7 +158,8 @@ export interface TrainAvcResult {
 export function validateTrainConfig(c: TrainAvcConfig): void {
   const posInt = (k: keyof TrainAvcConfig, min = 1) => {
     const v = c[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min) throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `train.${k}` });
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min)
+      throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `train.${k}` });
   };
   posInt("steps");
   posInt("batchSize");
@@ -167,12 +175,15 @@ export function validateTrainConfig(c: TrainAvcConfig): void {
   posInt("warmupSteps", 0);
   posInt("pairsPerEpoch", 0);
   if (c.batchSize % c.microBatches !== 0) {
-    throw new ConfigError(`batch size ${c.batchSize} is not divisible into ${c.microBatches} micro-batches`, { subject: "train.microBatches" });
+    throw new ConfigError(`batch size ${c.batchSize} is not divisible into ${c.microBatches} micro-batches`, {
+      subject: "train.microBatches",
+    });
   }
   if (!(c.lr > 0 && Number.isFinite(c.lr))) throw new ConfigError(`must be a positive number, got ${c.lr}`, { subject: "train.lr" });
   if (!(c.weightDecay >= 0)) throw new ConfigError(`must be >= 0, got ${c.weightDecay}`, { subject: "train.weightDecay" });
   if (!(c.maxSeconds >= 0)) throw new ConfigError(`must be >= 0, got ${c.maxSeconds}`, { subject: "train.maxSeconds" });
-  if (c.schedule !== "constant" && c.schedule !== "cosine") throw new ConfigError(`must be 'constant' or 'cosine', got '${c.schedule}'`, { subject: "train.schedule" });
+  if (c.schedule !== "constant" && c.schedule !== "cosine")
+    throw new ConfigError(`must be 'constant' or 'cosine', got '${c.schedule}'`, { subject: "train.schedule" });
 }
 
 /** Restricts a pair source to the clips of one split (cache clips and manifest rows both carry `split`). */
@@ -187,7 +198,11 @@ export function splitSource(source: PairSource, split: string): PairSource {
       source.loadPair(
         pair.frame.sample !== undefined
           ? pair
-          : { ...pair, frame: { ...pair.frame, rowIndex: rows[pair.frame.rowIndex] as number }, audio: { ...pair.audio, rowIndex: rows[pair.audio.rowIndex] as number } },
+          : {
+              ...pair,
+              frame: { ...pair.frame, rowIndex: rows[pair.frame.rowIndex] as number },
+              audio: { ...pair.audio, rowIndex: rows[pair.audio.rowIndex] as number },
+            },
       ),
   };
 }
@@ -205,7 +220,10 @@ function defaultPairsPerEpoch(source: PairSource): number {
 }
 
 /** A batch's tensors. */
-function batchTensors(b: { frames: Float32Array; audio: Float32Array; frameShape: number[]; audioShape: number[] }): { frames: tf.Tensor4D; audio: tf.Tensor4D } {
+function batchTensors(b: { frames: Float32Array; audio: Float32Array; frameShape: number[]; audioShape: number[] }): {
+  frames: tf.Tensor4D;
+  audio: tf.Tensor4D;
+} {
   return {
     frames: tf.tensor4d(b.frames, b.frameShape as [number, number, number, number]),
     audio: tf.tensor4d(b.audio, b.audioShape as [number, number, number, number]),
@@ -236,7 +254,13 @@ export function evaluateBatches(model: L3Net, batches: readonly AvcBatch[]): { l
  * (accumulated over micro-batches), Adam. Everything runs inside one `tf.tidy`, so no tensor
  * survives a step except the variables themselves.
  */
-export function trainStep(model: L3Net, optimizer: Adam, batch: AvcBatch, lr: number, microBatches = 1): { loss: number; accuracy: number } {
+export function trainStep(
+  model: L3Net,
+  optimizer: Adam,
+  batch: AvcBatch,
+  lr: number,
+  microBatches = 1,
+): { loss: number; accuracy: number } {
   const named = model.namedVariables().filter((v) => v.trainable);
   const vars: Record<string, tf.Variable> = {};
   const byTfName = new Map<string, string>();
@@ -247,7 +271,8 @@ export function trainStep(model: L3Net, optimizer: Adam, batch: AvcBatch, lr: nu
   const decay = new Set(named.filter((v) => v.role === "kernel").map((v) => v.name));
   const B = batch.size;
   const mb = B / microBatches;
-  if (!Number.isInteger(mb)) throw new ConfigError(`batch of ${B} does not split into ${microBatches} micro-batches`, { subject: "train.microBatches" });
+  if (!Number.isInteger(mb))
+    throw new ConfigError(`batch of ${B} does not split into ${microBatches} micro-batches`, { subject: "train.microBatches" });
   return tf.tidy(() => {
     const { frames, audio } = batchTensors(batch);
     const labels = tf.tensor1d(Array.from(batch.labels), "int32");
@@ -259,14 +284,19 @@ export function trainStep(model: L3Net, optimizer: Adam, batch: AvcBatch, lr: nu
       const a = microBatches === 1 ? audio : audio.slice([k * mb, 0, 0, 0], [mb, -1, -1, -1]);
       const y = microBatches === 1 ? labels : labels.slice([k * mb], [mb]);
       let logits: tf.Tensor2D | null = null;
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.forward({ frames: f, audio: a }, { training: true });
-        logits = tf.keep(out.logits);
-        return model.lossAndAccuracy(y, out.logits).loss;
-      }, named.map((v) => v.variable));
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const out = model.forward({ frames: f, audio: a }, { training: true });
+          logits = tf.keep(out.logits);
+          return model.lossAndAccuracy(y, out.logits).loss;
+        },
+        named.map((v) => v.variable),
+      );
       lossSum += (value.dataSync()[0] as number) * mb;
-      const pred = tf.argMax(logits as unknown as tf.Tensor2D, 1);
+      const kept = logits as unknown as tf.Tensor2D;
+      const pred = tf.argMax(kept, 1);
       correct += tf.sum(tf.cast(tf.equal(pred, y), "int32")).dataSync()[0] as number;
+      kept.dispose(); // kept out of variableGrads' own tidy, so freed here
       const next: Record<string, tf.Tensor> = {};
       for (const [tfName, g] of Object.entries(grads)) {
         const name = byTfName.get(tfName);
@@ -307,7 +337,10 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   const { model } = opts;
   const usable = opts.train.clips.filter((c) => c.hasAudio !== false).length;
   if (usable < 2) throw new ConfigError(`training needs at least 2 clips with audio, found ${usable}`, { subject: "train data" });
-  const transforms = opts.transforms ?? { train: avcTransforms(model.config, { augment: true }), eval: avcTransforms(model.config, { augment: false }) };
+  const transforms = opts.transforms ?? {
+    train: avcTransforms(model.config, { augment: true }),
+    eval: avcTransforms(model.config, { augment: false }),
+  };
   const unit = lcm(2, cfg.batchSize);
   const pairsPerEpoch = Math.max(unit, Math.ceil((cfg.pairsPerEpoch || defaultPairsPerEpoch(opts.train)) / unit) * unit);
 
@@ -324,13 +357,17 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   let elapsedBefore = 0;
   let resumedFrom: number | null = null;
   let last: MetricsRow | null = null;
+  let resumedWindow: CheckpointState["window"] | null = null;
 
   if (opts.resume) {
     const latest = await readLatestCheckpoint(ckptDir);
     if (latest) {
       const st = await restoreCheckpoint(latest, model, optimizer);
       if (st.pairsPerEpoch !== pairsPerEpoch || st.config.batchSize !== cfg.batchSize || st.config.seed !== cfg.seed) {
-        throw new ConfigError(`cannot resume ${latest}: it was trained with batch ${st.config.batchSize}, seed ${st.config.seed}, ${st.pairsPerEpoch} pairs/epoch; now ${cfg.batchSize}, ${cfg.seed}, ${pairsPerEpoch}`, { subject: "resume" });
+        throw new ConfigError(
+          `cannot resume ${latest}: it was trained with batch ${st.config.batchSize}, seed ${st.config.seed}, ${st.pairsPerEpoch} pairs/epoch; now ${cfg.batchSize}, ${cfg.seed}, ${pairsPerEpoch}`,
+          { subject: "resume" },
+        );
       }
       sampler = AvcPairSampler.fromState(opts.train.clips, st.sampler);
       step = st.step;
@@ -338,6 +375,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       evalsSinceBest = st.evalsSinceBest;
       elapsedBefore = st.elapsedSec;
       resumedFrom = st.step;
+      resumedWindow = st.window ?? null;
       // Rows after the checkpoint came from the interrupted run; they are recomputed.
       const kept = readMetrics(metricsFile).filter((r) => r.step <= st.step);
       await writeFileAtomic(metricsFile, kept.map((r) => `${JSON.stringify(r)}\n`).join(""));
@@ -347,12 +385,19 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   if (resumedFrom === null) await writeFileAtomic(metricsFile, "");
 
   // The validation set: fixed pairs, decoded and transformed once, kept in memory.
-  let valBatches: AvcBatch[] = [];
+  const valBatches: AvcBatch[] = [];
   if (opts.val && cfg.valPairs > 0) {
     const valUsable = opts.val.clips.filter((c) => c.hasAudio !== false).length;
     if (valUsable < 2) throw new ConfigError(`validation needs at least 2 clips with audio, found ${valUsable}`, { subject: "val data" });
     const pairs = new AvcPairSampler(opts.val.clips, { seed: cfg.valSeed }).fixedPairs(cfg.valPairs, cfg.valSeed);
-    for await (const b of avcBatches({ source: opts.val, pairs, transform: transforms.eval, batchSize: Math.min(64, cfg.batchSize * 4), concurrency: cfg.concurrency, onSkip: opts.onSkip })) {
+    for await (const b of avcBatches({
+      source: opts.val,
+      pairs,
+      transform: transforms.eval,
+      batchSize: Math.min(64, cfg.batchSize * 4),
+      concurrency: cfg.concurrency,
+      onSkip: opts.onSkip,
+    })) {
       valBatches.push(b);
     }
   }
@@ -366,11 +411,11 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   const t0 = Date.now();
   let trainSec = 0;
   let samplesThisRun = 0;
-  let windowLoss = 0;
-  let windowAcc = 0;
-  let windowN = 0;
-  let windowSamples = 0;
-  let windowSec = 0;
+  let windowLoss = resumedWindow?.loss ?? 0;
+  let windowAcc = resumedWindow?.accuracy ?? 0;
+  let windowN = resumedWindow?.n ?? 0;
+  let windowSamples = resumedWindow?.samples ?? 0;
+  let windowSec = resumedWindow?.seconds ?? 0;
   let stoppedBy: TrainAvcResult["stoppedBy"] = "steps";
   let lastSamplerState = sampler.state();
   let epoch = sampler.epoch;
@@ -388,6 +433,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       evalsSinceBest,
       elapsedSec: elapsed(),
       config: cfg,
+      window: { loss: windowLoss, accuracy: windowAcc, n: windowN, samples: windowSamples, seconds: windowSec },
     };
     const dir = await saveCheckpoint(ckptDir, `step-${String(step).padStart(8, "0")}`, model, optimizer, state);
     if (!checkpoints.includes(dir)) checkpoints.push(dir);
@@ -442,7 +488,11 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       const ts = Date.now();
       const r = trainStep(model, optimizer, batch, lr, cfg.microBatches);
       const dt = (Date.now() - ts) / 1000;
-      if (!Number.isFinite(r.loss)) throw new L3kitError(`loss became ${r.loss} at step ${step + 1} (lr ${lr}); try a lower learning rate`, { subject: "training", reason: "diverged" });
+      if (!Number.isFinite(r.loss))
+        throw new L3kitError(`loss became ${r.loss} at step ${step + 1} (lr ${lr}); try a lower learning rate`, {
+          subject: "training",
+          reason: "diverged",
+        });
       step++;
       trainSec += dt;
       samplesThisRun += batch.size;
@@ -456,7 +506,9 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       const timeUp = cfg.maxSeconds > 0 && elapsed() >= cfg.maxSeconds;
       const aborted = opts.signal?.aborted ?? false;
       const finalStep = step === cfg.steps || timeUp || aborted;
-      if (step % cfg.logEvery === 0 || isEval || finalStep) {
+      // An interrupted run writes no partial row: the window's sums go into the checkpoint instead,
+      // so a resumed run logs exactly the rows an uninterrupted one would.
+      if (step % cfg.logEvery === 0 || isEval || step === cfg.steps || (timeUp && !aborted)) {
         const row: MetricsRow = {
           step,
           epoch,
@@ -466,7 +518,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
           samplesPerSec: windowSec > 0 ? windowSamples / windowSec : 0,
           elapsedSec: Math.round(elapsed() * 10) / 10,
         };
-        if (isEval || (finalStep && valBatches.length > 0)) await evaluate(row);
+        if (isEval || (timeUp && !aborted && valBatches.length > 0)) await evaluate(row);
         appendFileSync(metricsFile, `${JSON.stringify(row)}\n`);
         last = row;
         windowLoss = windowAcc = windowN = windowSamples = windowSec = 0;
@@ -486,7 +538,9 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       if (finalStep || early) break outer;
     }
     if (got === 0 && sampler.remainingInEpoch() === 0 && sampler.pairsPerEpoch < cfg.batchSize) {
-      throw new ConfigError(`an epoch has ${sampler.pairsPerEpoch} pairs, fewer than one batch of ${cfg.batchSize}`, { subject: "train.batchSize" });
+      throw new ConfigError(`an epoch has ${sampler.pairsPerEpoch} pairs, fewer than one batch of ${cfg.batchSize}`, {
+        subject: "train.batchSize",
+      });
     }
   }
   progress?.stop();

@@ -11,7 +11,13 @@ export interface Progress {
  * Creates a progress display for `total` units. On a TTY a cli-progress bar with ETA and the given
  * fields; otherwise one line every `everySec` seconds. `L3KIT_QUIET=1` silences it.
  */
-export function createProgress(opts: { total: number; label: string; unit?: string; everySec?: number; stream?: NodeJS.WriteStream }): Progress {
+export function createProgress(opts: {
+  total: number;
+  label: string;
+  unit?: string;
+  everySec?: number;
+  stream?: NodeJS.WriteStream;
+}): Progress {
   const stream = opts.stream ?? process.stderr;
   if (process.env.L3KIT_QUIET === "1") return { update() {}, log() {}, stop() {} };
   const fmtFields = (f: Record<string, string | number> = {}) =>
@@ -19,9 +25,13 @@ export function createProgress(opts: { total: number; label: string; unit?: stri
       .map(([k, v]) => `${k} ${typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`)
       .join(" | ");
   if (stream.isTTY) {
-    const bar = new SingleBar(
-      { format: `${opts.label} [{bar}] {value}/{total} ${opts.unit ?? ""} | ETA {eta_formatted} | {fields}`, stream, hideCursor: true, etaBuffer: 50, fps: 5 },
-    );
+    const bar = new SingleBar({
+      format: `${opts.label} [{bar}] {value}/{total} ${opts.unit ?? ""} | ETA {eta_formatted} | {fields}`,
+      stream,
+      hideCursor: true,
+      etaBuffer: 50,
+      fps: 5,
+    });
     bar.start(opts.total, 0, { fields: "" });
     return {
       update: (done, fields) => bar.update(done, { fields: fmtFields(fields) }),
@@ -43,7 +53,9 @@ export function createProgress(opts: { total: number; label: string; unit?: stri
       last = now;
       const elapsed = (now - t0) / 1000;
       const eta = done > 0 ? (elapsed / done) * (opts.total - done) : Number.NaN;
-      stream.write(`${opts.label} ${done}/${opts.total} ${opts.unit ?? ""} | ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s | ${fmtFields(fields)}\n`);
+      stream.write(
+        `${opts.label} ${done}/${opts.total} ${opts.unit ?? ""} | ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s | ${fmtFields(fields)}\n`,
+      );
     },
     log: (line) => stream.write(`${line}\n`),
     stop() {},

@@ -15,7 +15,9 @@ export function avcTransforms(config: L3NetConfig, opts: { augment: boolean }): 
   const audioShape = audioInputShape(config);
   return {
     frame: (frame, rng) => ({
-      data: opts.augment ? frameToFloat(trainTransform(frame, rng, { resizeTo: vfe.resizeTo, cropTo: vfe.size })) : computeFrameInput(config, frame),
+      data: opts.augment
+        ? frameToFloat(trainTransform(frame, rng, { resizeTo: vfe.resizeTo, cropTo: vfe.size }))
+        : computeFrameInput(config, frame),
       shape: frameShape,
     }),
     audio: (samples, rng) => ({ data: computeAudioInput(config, opts.augment ? augmentGain(samples, rng) : samples), shape: audioShape }),

@@ -1,0 +1,221 @@
+/**
+ * `ablation-fusion`: trains every fusion head (concat = L³, euclidean = AVE-Net, cosine, avol =
+ * AVOL-Net) on the same data, budget and seeds, evaluates each (AVC accuracy, vision and audio
+ * probes, localization) and reports one table: mean ± std over seeds, parameter count and training
+ * time per head. Each (head, seed) cell is saved when it finishes; `--resume` skips finished cells
+ * and continues an interrupted one from its last checkpoint.
+ */
+import { existsSync, promises as fsp } from "node:fs";
+import * as path from "node:path";
+import { buildL3Net, countL3Params, FUSION_KINDS } from "../lib/models";
+import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
+import { formatTrainSummary, trainAvc } from "../lib/train";
+import { ConfigError, writeJsonAtomic } from "../lib/util";
+import { ablationBars, saveHtml } from "../lib/viz";
+import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
+import { DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
+import { type EvalSettings, evalRow, evaluateSuite } from "./evaluate";
+import type { Experiment } from "./types";
+
+export interface AblationConfig {
+  [key: string]: unknown;
+  profile: string;
+  seed: number;
+  seeds: number;
+  /** Preset of both towers; the heads vary. */
+  preset: string;
+  heads: string[];
+  data: DataSection;
+  train: TrainSection;
+  eval: { [K in keyof EvalSettings]: EvalSettings[K] } & { [key: string]: number | boolean };
+}
+
+/** What one finished (head, seed) cell recorded (`cell.json`). */
+export interface AblationCell {
+  head: string;
+  seed: number;
+  params: number;
+  steps: number;
+  trainSec: number;
+  bestValAccuracy: number | null;
+  metrics: Record<string, number | null>;
+}
+
+/** The metrics the table reports, with their column names. */
+const REPORTED: Array<[keyof ReturnType<typeof evalRow>, string]> = [
+  ["avcAccuracy", "avc_accuracy"],
+  ["avcAuc", "avc_auc"],
+  ["visionProbe", "vision_probe"],
+  ["audioProbe", "audio_probe"],
+  ["pointing", "pointing"],
+  ["ciou05", "ciou_0.5"],
+  ["distractorPointing", "distractor_pointing"],
+];
+
+export const ablationFusion: Experiment<AblationConfig & { [key: string]: never }> = {
+  name: "ablation-fusion",
+  summary: "train every fusion head (concat, euclidean, cosine, avol) on the same data, budget and seeds; one table",
+  description:
+    "Compares L³'s concat head with AVE-Net's euclidean head, a cosine head and AVOL-Net's localization head: each is trained for the same number of steps on the same data with the same seeds, then evaluated on the test split (AVC accuracy and AUC, linear probes of the frozen vision and audio towers, pointing game and cIoU@0.5 of the audio-conditioned map). The table gives mean ± std over seeds, the trainable parameter count and the training time. Finished (head, seed) cells are kept in cells/; --resume skips them.",
+  defaults: {
+    profile: "default",
+    seed: 0,
+    seeds: 3,
+    preset: "tiny",
+    heads: [...FUSION_KINDS],
+    data: { ...DEFAULT_DATA },
+    train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 800, evalEvery: 200, valPairs: 256, checkpointEvery: 200, maxSeconds: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 100, seed: 0 },
+  } as never,
+  profiles: {
+    ci: {
+      seeds: 1,
+      "data.synthProfile": "tiny",
+      "data.synthClips": 24,
+      "data.perClip": 4,
+      "train.steps": 6,
+      "train.evalEvery": 3,
+      "train.valPairs": 16,
+      "train.checkpointEvery": 3,
+      "eval.avcPairs": 32,
+      "eval.locPerClip": 1,
+      "eval.probeEpochs": 30,
+    },
+  },
+  help: {
+    heads: "fusion heads to compare",
+    "train.steps": "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)",
+  },
+  async run(ctx) {
+    const config = ctx.config as unknown as AblationConfig;
+    const { log } = ctx;
+    const heads = config.heads;
+    for (const h of heads) {
+      if (!(FUSION_KINDS as readonly string[]).includes(h))
+        throw new ConfigError(`unknown fusion head '${h}' (valid: ${FUSION_KINDS.join(", ")})`, { subject: "heads" });
+    }
+    const configs = heads.map((h) => modelConfigOf({ preset: config.preset, fusion: h }));
+    const data = await prepareDataset(config.data, log);
+    const cache = await prepareCache(config.data, data, configs[0] as ReturnType<typeof modelConfigOf>, log);
+    const cellsDir = path.join(ctx.out, "cells");
+    if (!ctx.resume && existsSync(cellsDir)) {
+      log(`ablation: starting over (no --resume): removing ${path.relative(process.cwd(), cellsDir)}`);
+      await fsp.rm(cellsDir, { recursive: true, force: true });
+    }
+    const cells: AblationCell[] = [];
+    const total = heads.length * ctx.seeds.length;
+    let n = 0;
+    for (const [hi, head] of heads.entries()) {
+      const modelConfig = configs[hi] as ReturnType<typeof modelConfigOf>;
+      for (const seed of ctx.seeds) {
+        n++;
+        const dir = path.join(cellsDir, `${head}-seed${seed}`);
+        const cellFile = path.join(dir, "cell.json");
+        if (existsSync(cellFile)) {
+          cells.push(JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell);
+          log(`ablation: [${n}/${total}] ${head} seed ${seed}: finished earlier, skipped`);
+          continue;
+        }
+        log(`ablation: [${n}/${total}] ${head} seed ${seed}`);
+        const model = buildL3Net(modelConfig, { seed });
+        try {
+          const train = await trainAvc({
+            model,
+            train: splitOf(cache, "train"),
+            val: splitOf(cache, "val"),
+            out: dir,
+            config: { ...config.train, seed, maxSeconds: 0 },
+            resume: ctx.resume,
+            signal: ctx.signal,
+            onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
+          });
+          if (train.stoppedBy === "signal") {
+            log("ablation: interrupted; rerun with --resume to continue");
+            return { out: ctx.out, files: [], summary: "ablation-fusion: interrupted (rerun with --resume)" };
+          }
+          log(formatTrainSummary(train));
+          const ev = await evaluateSuite(model, {
+            cache,
+            rows: data.manifest.rows,
+            settings: { ...(config.eval as EvalSettings), seed: config.eval.seed as number },
+            log,
+          });
+          const cell: AblationCell = {
+            head,
+            seed,
+            params: countL3Params(modelConfig).trainable,
+            steps: train.steps,
+            trainSec: train.elapsedSec,
+            bestValAccuracy: train.best?.valAccuracy ?? null,
+            metrics: evalRow(ev),
+          };
+          await writeJsonAtomic(cellFile, cell);
+          cells.push(cell);
+        } finally {
+          model.dispose();
+        }
+      }
+    }
+    const table: TableRow[] = [];
+    const timing: TableRow[] = [];
+    const bars: Array<{ group: string; metric: string; mean: number; std: number }> = [];
+    for (const head of heads) {
+      const mine = cells.filter((c) => c.head === head);
+      const row: TableRow = { head, params: mine[0]?.params ?? null, steps: mine[0]?.steps ?? null, seeds: mine.length };
+      for (const [key, col] of REPORTED) {
+        const vals = mine.map((c) => c.metrics[key]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+        if (!vals.length) {
+          row[col] = null;
+          continue;
+        }
+        const ms = meanStd(vals, 3);
+        row[col] = ms.text;
+        if (["avcAccuracy", "visionProbe", "audioProbe", "pointing"].includes(key))
+          bars.push({ group: head, metric: col, mean: ms.mean, std: ms.std });
+      }
+      table.push(row);
+      timing.push({
+        head,
+        train_seconds: meanStd(
+          mine.map((c) => c.trainSec),
+          1,
+        ).text,
+      });
+    }
+    await saveHtml(
+      [ablationBars(bars, { title: `Fusion heads (${config.preset}, ${ctx.seeds.length} seed(s), mean ± std)` })],
+      path.join(ctx.out, "plots.html"),
+      { title: "ablation-fusion" },
+    );
+    const provenance = collectProvenance({
+      experiment: "ablation-fusion",
+      config,
+      seeds: ctx.seeds,
+      backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
+      manifest: data.manifestPath,
+      startedAt: ctx.startedAt,
+    });
+    const written = await writeResults({
+      dir: ctx.out,
+      table,
+      provenance,
+      title: "Fusion-head ablation",
+      extra: { timing },
+      resultsRoot: ctx.resultsRoot,
+      notes: [
+        `Every head: ${config.train.steps} steps of batch ${config.train.batchSize}, lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
+        "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
+      ],
+    });
+    return {
+      out: ctx.out,
+      files: [...written.files, path.join(ctx.out, "plots.html")],
+      summary: `ablation-fusion: ${path.relative(process.cwd(), ctx.out) || "."}/table.md\n${(
+        await fsp.readFile(path.join(ctx.out, "table.md"), "utf8")
+      )
+        .split("\n")
+        .filter((l) => l.startsWith("|"))
+        .join("\n")}`,
+    };
+  },
+};

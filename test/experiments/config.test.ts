@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { test } from "node:test";
+import { configKeys, experimentHelp, getExperiment, listExperiments, resolveConfig, suggest } from "../../src/experiments";
+import { ConfigError } from "../../src/lib/util";
+import { tempDir } from "../helpers";
+
+const defaults = {
+  profile: "default",
+  seed: 0,
+  train: { lr: 1e-4, steps: 100, schedule: "constant" },
+  heads: ["concat", "avol"],
+  data: { manifest: "" },
+};
+const profiles = { ci: { "train.steps": 5 } };
+
+test("--set overrides parse as JSON, keep their types, and the profile applies before them", () => {
+  const c = resolveConfig({ defaults, profiles, sets: ["train.lr=1e-3", "profile=ci", 'heads=["cosine"]', "data.manifest=x.jsonl"] });
+  assert.equal(c.train.lr, 1e-3);
+  assert.equal(c.train.steps, 5);
+  assert.deepEqual(c.heads, ["cosine"]);
+  assert.equal(c.data.manifest, "x.jsonl");
+  const d = resolveConfig({ defaults, profiles, sets: ["profile=ci", "train.steps=7"] });
+  assert.equal(d.train.steps, 7, "an explicit --set beats the profile");
+  assert.equal(defaults.train.steps, 100, "defaults are not mutated");
+});
+
+test("unknown keys, names and profiles fail with a suggestion; wrong types name the key", () => {
+  assert.throws(
+    () => resolveConfig({ defaults, profiles, sets: ["train.lrr=1"] }),
+    (e: Error) => e instanceof ConfigError && /did you mean 'train\.lr'/.test(e.message),
+  );
+  assert.throws(() => resolveConfig({ defaults, profiles, sets: ["train.steps=many"] }), /'train\.steps' must be number/);
+  assert.throws(() => resolveConfig({ defaults, profiles, sets: ["profile=cii"] }), /did you mean 'ci'/);
+  assert.throws(() => resolveConfig({ defaults, profiles, sets: ["train=1"] }), /is a group/);
+  assert.throws(() => resolveConfig({ defaults, profiles, sets: ["novalue"] }), /key=value/);
+  assert.throws(() => getExperiment("ablation-fusoin"), /did you mean 'ablation-fusion'/);
+  assert.equal(suggest("quickstrat", ["quickstart", "avc-train"]), "quickstart");
+  assert.deepEqual(configKeys({ a: 1, b: { c: 2 } }), ["a", "b.c"]);
+});
+
+test("a --config file is validated like --set", () => {
+  const t = tempDir();
+  try {
+    const f = path.join(t.dir, "c.json");
+    writeFileSync(f, JSON.stringify({ train: { lr: 0.01 }, seed: 4 }));
+    const c = resolveConfig({ defaults, profiles, configFile: f });
+    assert.equal(c.train.lr, 0.01);
+    assert.equal(c.seed, 4);
+    writeFileSync(f, JSON.stringify({ trian: { lr: 0.01 } }));
+    assert.throws(() => resolveConfig({ defaults, profiles, configFile: f }), /unknown config key 'trian\.lr'/);
+    writeFileSync(f, "{not json");
+    assert.throws(() => resolveConfig({ defaults, profiles, configFile: f }), /cannot read config/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("every registered experiment has help that prints its config defaults and a ci profile", () => {
+  const list = listExperiments();
+  for (const name of ["quickstart", "avc-train", "kinetics-probe", "esc50-probe", "localization", "ablation-fusion"]) {
+    assert.match(list, new RegExp(name));
+    const help = experimentHelp(name);
+    assert.match(help, /Config \(defaults\):/);
+    assert.match(help, /train\.lr/);
+    assert.ok(getExperiment(name).profiles.ci, `${name} has a ci profile`);
+  }
+});
