@@ -36,7 +36,7 @@ const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow", "tensorflow-gpu"] as const;
 export interface RunBenchOptions {
   /** Sections to run (default: all). */
   only?: readonly string[];
-  /** Comma-separated presets (default "tiny,lite,paper"; `quick`: "tiny,lite"). */
+  /** Comma-separated presets (default "tiny,lite,paper"; `quick`: "tiny"). */
   presets?: string;
   /** Comma-separated tfjs backends (default "wasm,cpu,tensorflow,tensorflow-gpu"); those that do not load are reported. */
   backends?: string;
@@ -44,12 +44,14 @@ export interface RunBenchOptions {
   batch?: string | number;
   /** Timed repetitions, median reported (default 5; `quick`: 2). */
   reps?: string | number;
-  /** A smoke run: tiny and lite only, 2 reps, short repetitions, few clips. */
+  /** A smoke run: tiny only, 2 short repetitions, 20 leak steps, few clips, no training on the tfjs cpu backend. */
   quick?: boolean;
   /** Output folder (default "bench-results"). */
   out?: string;
-  /** Training steps of the tensor-leak check (default 100). */
+  /** Training steps of the tensor-leak check (default 100; `quick`: 20). */
   leakSteps?: string | number;
+  /** torch.set_num_threads of the reference (default: all cores). */
+  torchThreads?: string | number;
   /** python3 with torch for the reference (default: `L3KIT_TORCH_PYTHON`, then `python3`, then `/usr/bin/python3`). */
   python?: string;
   /** Per-job time limit in seconds (default 1800). */
@@ -189,7 +191,7 @@ interface TorchResult {
 function runTorch(
   python: string,
   preset: L3PresetName,
-  o: { batch: number; reps: number; warmup: number; minRepMs: number; what: string[]; timeoutSec: number },
+  o: { batch: number; reps: number; warmup: number; minRepMs: number; what: string[]; timeoutSec: number; threads: number },
 ): { result?: TorchResult; error?: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-torch-"));
   try {
@@ -210,7 +212,7 @@ function runTorch(
         "--warmup",
         String(o.warmup),
         "--threads",
-        String(Math.max(1, os.availableParallelism?.() ?? os.cpus().length)),
+        String(o.threads),
         "--what",
         o.what.join(","),
         "--min-rep-ms",
@@ -322,13 +324,14 @@ export function formatBenchMarkdown(r: BenchReport): string {
  */
 export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport> {
   const quick = opts.quick ?? false;
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
   const sectionsIn = (opts.only ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
   for (const s of sectionsIn)
     if (!(BENCH_SECTIONS as readonly string[]).includes(s))
       throw new ConfigError(`unknown section '${s}' (valid: ${BENCH_SECTIONS.join(", ")})`, { subject: "bench --only" });
   const sections = new Set<BenchSection>((sectionsIn.length ? sectionsIn : BENCH_SECTIONS) as BenchSection[]);
-  const presets = list(opts.presets, quick ? "tiny,lite" : "tiny,lite,paper");
+  const presets = list(opts.presets, quick ? "tiny" : "tiny,lite,paper");
   for (const p of presets)
     if (!(L3_PRESET_NAMES as readonly string[]).includes(p))
       throw new ConfigError(`unknown preset '${p}' (valid: ${L3_PRESET_NAMES.join(", ")})`, { subject: "bench --presets" });
@@ -338,13 +341,13 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
       throw new ConfigError(`unknown backend '${b}' (valid: ${TFJS_BACKENDS.join(", ")})`, { subject: "bench --backends" });
   const batch = int(opts.batch, 8, "batch");
   const reps = int(opts.reps, quick ? 2 : 5, "reps");
-  const leakSteps = int(opts.leakSteps, 100, "leak-steps", 0);
+  const leakSteps = int(opts.leakSteps, quick ? 20 : 100, "leak-steps", 0);
+  const torchThreads = int(opts.torchThreads, cores, "torch-threads");
   const timeoutSec = opts.jobTimeoutSec ?? 1800;
-  const plan = { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 150 : 400 };
+  const plan = { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 100 : 400 };
   const outDir = path.resolve(opts.out ?? "bench-results");
   const started = new Date();
   const stamp = started.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 
   const report: BenchReport = {
     kind: "l3kit-bench",
@@ -397,16 +400,21 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
         const known = backendState.get(backend);
         if (known && !known.loaded) continue;
         if (backend === "cpu" && preset === "paper") {
-          report.notes.push("paper on the tfjs cpu backend skipped: its pure-JS kernels take minutes per training step at batch 8.");
+          report.notes.push("paper on the tfjs cpu backend skipped: its pure-JS kernels take many minutes per batch.");
           continue;
         }
         const leak = !leakDone && preset === "tiny" ? leakSteps : 0;
-        const train = sections.has("train");
+        // the pure-JS cpu backend trains very slowly: tiny only, one repetition (none in --quick)
+        const cpuTrain = backend !== "cpu" || (preset === "tiny" && !quick);
+        if (backend === "cpu" && sections.has("train") && !cpuTrain)
+          report.notes.push(`training of ${preset} on the tfjs cpu backend skipped${quick ? " in --quick" : ""}: its pure-JS kernels take minutes per step.`);
+        const train = sections.has("train") && cpuTrain;
         const forward = sections.has("forward");
+        const jobPlan = backend === "cpu" ? { ...plan, warmup: 1, reps: Math.min(plan.reps, 2), minRepMs: 0 } : plan;
         if (!train && !forward && leak === 0) continue;
         log(`- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`);
         const res = (await runChild(
-          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, ...plan },
+          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, ...jobPlan },
           timeoutSec,
           log,
         )) as TfjsJobResult;
@@ -462,7 +470,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
       const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter((x): x is string => !!x);
       if (what.length) {
         log(`- PyTorch / ${preset}: ${what.join(", ")}`);
-        const r = runTorch(torch.python, preset, { batch, ...plan, what, timeoutSec });
+        const r = runTorch(torch.python, preset, { batch, ...plan, what, timeoutSec, threads: torchThreads });
         if (r.error || !r.result) {
           report.notes.push(`PyTorch / ${preset} failed: ${r.error}`);
           log(`  failed: ${r.error}`);

@@ -8,13 +8,7 @@
 // dense 128 ReLU → dense 2; softmax cross-entropy; Adam 1e-4. Prints the median ms/step after
 // warm-up, the thread count, and with --profile the kernels that took the time.
 import * as tf from "@tensorflow/tfjs";
-import {
-  initBackend,
-  type KernelTiming,
-  timeKernels,
-  WASM_TRAINING_KERNELS,
-  type WasmTrainingKernel,
-} from "../src/lib/backend";
+import { initBackend, type KernelTiming, timeKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from "../src/lib/backend";
 import { traceWasmKernelInternals } from "../src/lib/backend/wasm-kernels";
 import { Rng } from "../src/lib/util";
 
@@ -83,7 +77,10 @@ function tower(p: Params, name: string, x: tf.Tensor4D): tf.Tensor2D {
 
 function loss(p: Params, v: tf.Tensor4D, a: tf.Tensor4D, labels: tf.Tensor2D): tf.Scalar {
   const f = tf.concat([tower(p, "v", v), tower(p, "a", a)], 1);
-  const h = tf.matMul(f, p.fc1w as tf.Tensor2D).add(p.fc1b!).relu();
+  const h = tf
+    .matMul(f, p.fc1w as tf.Tensor2D)
+    .add(p.fc1b!)
+    .relu();
   const logits = tf.matMul(h, p.fc2w as tf.Tensor2D).add(p.fc2b!);
   return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
 }
@@ -94,7 +91,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function bench(backend: string, nSteps: number): Promise<{ ms: number[]; cpuMs: number[]; kernels?: KernelTiming[]; inner?: KernelTiming[]; loss: number }> {
+async function bench(
+  backend: string,
+  nSteps: number,
+): Promise<{ ms: number[]; cpuMs: number[]; kernels?: KernelTiming[]; inner?: KernelTiming[]; loss: number }> {
   await tf.setBackend(backend);
   const rng = new Rng(`bench-${backend}`);
   const p = makeParams(rng);
@@ -139,7 +139,8 @@ async function bench(backend: string, nSteps: number): Promise<{ ms: number[]; c
 
 async function main(): Promise<void> {
   let kernelsWanted: readonly WasmTrainingKernel[] | undefined;
-  if (kernelsArg === "none") kernelsWanted = ["Conv2DBackpropFilter"]; // the minimum to train at all
+  if (kernelsArg === "none")
+    kernelsWanted = ["Conv2DBackpropFilter"]; // the minimum to train at all
   else if (kernelsArg !== "all") kernelsWanted = kernelsArg.split(",") as WasmTrainingKernel[];
   for (const k of kernelsWanted ?? []) if (!WASM_TRAINING_KERNELS.includes(k)) throw new Error(`unknown kernel ${k}`);
   const info = await initBackend({ backend: "wasm", threads, quiet: true, wasmKernels: kernelsWanted });
@@ -165,7 +166,9 @@ async function main(): Promise<void> {
     if (r.inner?.length) {
       console.log("    inside l3kit's kernels:");
       for (const k of [...r.inner].sort((p, q) => q.cpuMs - p.cpuMs).slice(0, 10)) {
-        console.log(`      ${k.kernel.padEnd(20)} ${k.ms.toFixed(1).padStart(8)} ${k.cpuMs.toFixed(1).padStart(8)} ${String(k.calls).padStart(6)}`);
+        console.log(
+          `      ${k.kernel.padEnd(20)} ${k.ms.toFixed(1).padStart(8)} ${k.cpuMs.toFixed(1).padStart(8)} ${String(k.calls).padStart(6)}`,
+        );
       }
     }
   }

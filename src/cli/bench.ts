@@ -14,7 +14,7 @@ export function registerBenchCommand(program: Command): void {
       collect,
       [],
     )
-    .option("--presets <list>", "comma-separated presets (default tiny,lite,paper; with --quick tiny,lite)")
+    .option("--presets <list>", "comma-separated presets (default tiny,lite,paper; with --quick tiny)")
     .option(
       "--backends <list>",
       "comma-separated tfjs backends to try (those that do not load are reported and skipped)",
@@ -22,9 +22,10 @@ export function registerBenchCommand(program: Command): void {
     )
     .option("--batch <n>", "batch size", "8")
     .option("--reps <n>", "timed repetitions, median reported (default 5; with --quick 2)")
-    .option("--leak-steps <n>", "training steps of the tensor-leak check", "100")
+    .option("--leak-steps <n>", "training steps of the tensor-leak check (default 100; with --quick 20)")
     .option("--python <path>", "python3 with torch for the reference (default: L3KIT_TORCH_PYTHON, python3, /usr/bin/python3)")
-    .option("--quick", "a smoke run: tiny and lite, 2 reps, few clips (under 2 minutes)")
+    .option("--torch-threads <n>", "torch.set_num_threads for the reference (default: all cores)")
+    .option("--quick", "a smoke run: tiny only, 2 short reps, 20 leak steps, few clips, no cpu training (about 2 minutes)")
     .option("--out <dir>", "output folder", "bench-results")
     .action(async (opts) => {
       const { runBench } = require("../../bench") as typeof import("../../bench");

@@ -55,7 +55,9 @@ describe("parseBackendName", () => {
 });
 
 describe("initBackend", () => {
-  test("native packages: the tfjs-node alias and a missing tfjs-node-gpu are recognised", { skip: tfjsNodeIsAlias() ? false : "@tensorflow/tfjs-node is not the pure-JS alias here" }, () => {
+  test("native packages: the tfjs-node alias and a missing tfjs-node-gpu are recognised", {
+    skip: tfjsNodeIsAlias() ? false : "@tensorflow/tfjs-node is not the pure-JS alias here",
+  }, () => {
     assert.match(nativePackageProblem("@tensorflow/tfjs-node") ?? "", /pure-JS alias .*not the native binding/);
     assert.match(nativePackageProblem("@tensorflow/tfjs-node-gpu") ?? "", /not installed/);
   });
@@ -76,7 +78,10 @@ describe("initBackend", () => {
       process.stderr.write = write;
     }
     assert.equal(backendInfo(), info);
-    const said = lines.join("").split("\n").filter((l) => l.startsWith("l3kit backend:"));
+    const said = lines
+      .join("")
+      .split("\n")
+      .filter((l) => l.startsWith("l3kit backend:"));
     assert.equal(said.length, 1, `expected one announcement, got ${said.length}`);
     if (tfjsNodeIsAlias()) {
       assert.equal(info.name, "wasm");
@@ -89,7 +94,10 @@ describe("initBackend", () => {
       assert.ok(info.kernels?.includes("Conv2DBackpropFilter"));
       assert.equal(info.versions["@tensorflow/tfjs-node"], "alias of @tensorflow/tfjs@4.22.0");
     }
-    await assert.rejects(initBackend({ backend: "cpu" }), (err: unknown) => err instanceof ConfigError && /already initialised/.test(err.message));
+    await assert.rejects(
+      initBackend({ backend: "cpu" }),
+      (err: unknown) => err instanceof ConfigError && /already initialised/.test(err.message),
+    );
   });
 });
 
@@ -135,7 +143,10 @@ describe("in a fresh process", () => {
   });
 
   test("L3KIT_BACKEND selects the backend and a bad value is a clear error", () => {
-    const ok = child(`const info = await b.initBackend(); console.log(info.name, info.threads);`, { L3KIT_BACKEND: "cpu", L3KIT_QUIET: "1" });
+    const ok = child(`const info = await b.initBackend(); console.log(info.name, info.threads);`, {
+      L3KIT_BACKEND: "cpu",
+      L3KIT_QUIET: "1",
+    });
     assert.equal(ok.status, 0, ok.err);
     assert.equal(ok.out.trim(), "cpu 1");
     assert.equal(ok.err, "", "L3KIT_QUIET=1 silences the announcement");

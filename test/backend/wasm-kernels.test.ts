@@ -56,14 +56,35 @@ before(async () => {
 
 describe("single kernels match cpu", () => {
   const rng = new Rng("wasm-kernels");
-  const convCases: { h: number; w: number; c: number; co: number; k: number; s: number; pad: "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]] }[] = [
+  const convCases: {
+    h: number;
+    w: number;
+    c: number;
+    co: number;
+    k: number;
+    s: number;
+    pad: "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
+  }[] = [
     { h: 9, w: 7, c: 3, co: 4, k: 3, s: 1, pad: "same" },
     { h: 9, w: 7, c: 1, co: 5, k: 3, s: 1, pad: "valid" },
     { h: 9, w: 7, c: 3, co: 4, k: 3, s: 2, pad: "same" },
     { h: 9, w: 7, c: 3, co: 2, k: 3, s: 2, pad: "valid" },
     { h: 8, w: 10, c: 2, co: 3, k: 2, s: 2, pad: "same" },
     { h: 11, w: 6, c: 4, co: 3, k: 5, s: 3, pad: "valid" },
-    { h: 7, w: 9, c: 2, co: 3, k: 3, s: 1, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
+    {
+      h: 7,
+      w: 9,
+      c: 2,
+      co: 3,
+      k: 3,
+      s: 1,
+      pad: [
+        [0, 0],
+        [2, 0],
+        [1, 3],
+        [0, 0],
+      ],
+    },
     { h: 6, w: 6, c: 8, co: 8, k: 1, s: 1, pad: "valid" },
   ];
   for (const cc of convCases) {
@@ -73,10 +94,21 @@ describe("single kernels match cpu", () => {
       const x = { data: randn(rng, n * cc.h * cc.w * cc.c), shape: [n, cc.h, cc.w, cc.c] };
       const w = { data: randn(rng, cc.k * cc.k * cc.c * cc.co), shape: [cc.k, cc.k, cc.c, cc.co] };
       const outShape = tf.backend_util.computeConv2DInfo([n, cc.h, cc.w, cc.c], [cc.k, cc.k, cc.c, cc.co], cc.s, 1, cc.pad).outShape;
-      const dy = { data: randn(rng, outShape.reduce((a, b) => a * b, 1)), shape: outShape };
+      const dy = {
+        data: randn(
+          rng,
+          outShape.reduce((a, b) => a * b, 1),
+        ),
+        shape: outShape,
+      };
       // d/dx and d/dw of Σ conv(x, w)·dy are exactly Conv2DBackpropInput and Conv2DBackpropFilter of dy.
       await compare({ x, w, dy }, (t) =>
-        tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, cc.s, cc.pad).mul(t.dy!).sum())([t.x!, t.w!]),
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf
+            .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, cc.s, cc.pad)
+            .mul(t.dy!)
+            .sum(),
+        )([t.x!, t.w!]),
       );
     });
   }
@@ -108,7 +140,12 @@ describe("single kernels match cpu", () => {
       const poolW = (z: tf.Tensor, pad: "valid" | "same") => {
         const y = tf.maxPool(z as tf.Tensor4D, 2, 2, pad);
         const wts = tf.linspace(0.5, 2, y.size).reshape(y.shape);
-        return tf.grad((u: tf.Tensor) => tf.maxPool(u as tf.Tensor4D, 2, 2, pad).mul(wts).sum())(z);
+        return tf.grad((u: tf.Tensor) =>
+          tf
+            .maxPool(u as tf.Tensor4D, 2, 2, pad)
+            .mul(wts)
+            .sum(),
+        )(z);
       };
       return [
         tf.tile(t.v!, [2, 9, 7, 1]),
@@ -123,7 +160,12 @@ describe("single kernels match cpu", () => {
         poolW(t.xr!, "valid"),
         poolW(t.xr!, "same"),
         tf.grad((u: tf.Tensor) => tf.maxPool(u as tf.Tensor4D, 3, 2, "same").sum())(t.x!),
-        tf.grad((u: tf.Tensor) => tf.maxPool(u as tf.Tensor4D, [3, 2], 1, "valid").mul(2).sum())(t.xr!),
+        tf.grad((u: tf.Tensor) =>
+          tf
+            .maxPool(u as tf.Tensor4D, [3, 2], 1, "valid")
+            .mul(2)
+            .sum(),
+        )(t.xr!),
         tf.grad((u: tf.Tensor) => tf.max(u, [1, 2]).sum())(t.xr!),
       ];
     });
@@ -172,7 +214,10 @@ describe("single kernels match cpu", () => {
         const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same"), 2, 2, "valid").sum(),
         )([x, w]);
-        return tf.add(g[0]!.sum(), g[1]!.sum()).add(tf.tile(x, [1, 1, 1, 2]).sum()).add(tf.matMul(x.reshape([18, 21]), x.reshape([18, 21]), true).sum());
+        return tf
+          .add(g[0]!.sum(), g[1]!.sum())
+          .add(tf.tile(x, [1, 1, 1, 2]).sum())
+          .add(tf.matMul(x.reshape([18, 21]), x.reshape([18, 21]), true).sum());
       });
     run().dispose();
     const tensors = tf.memory().numTensors;

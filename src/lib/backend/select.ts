@@ -96,7 +96,9 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
 
 /** A one-paragraph summary: which backend runs, with how many threads, and what was skipped. */
 export function formatBackendInfo(info: BackendInfo): string {
-  const lines = [`l3kit backend: ${info.name} (tfjs "${info.tfBackend}", ${info.threads} thread${info.threads === 1 ? "" : "s"}) — ${info.reason}`];
+  const lines = [
+    `l3kit backend: ${info.name} (tfjs "${info.tfBackend}", ${info.threads} thread${info.threads === 1 ? "" : "s"}) — ${info.reason}`,
+  ];
   for (const s of info.skipped) lines.push(`  skipped ${s.name}: ${s.why}`);
   return lines.join("\n");
 }
@@ -209,12 +211,25 @@ async function tryWasm(threads: number, kernels?: readonly WasmTrainingKernel[])
   else if (actual < threads) parts.push("the wasm build caps its pool at 8 threads");
   const state = wasmPthreadState();
   if (state && state.running !== actual - 1) parts.push(`note: ${state.running} pthread workers running`);
-  return { name: "wasm", tfBackend: tf.getBackend(), threads: actual, reason: parts.join("; "), simd, kernels: registeredWasmTrainingKernels() };
+  return {
+    name: "wasm",
+    tfBackend: tf.getBackend(),
+    threads: actual,
+    reason: parts.join("; "),
+    simd,
+    kernels: registeredWasmTrainingKernels(),
+  };
 }
 
 function versions(): Record<string, string> {
   const out: Record<string, string> = { node: process.versions.node };
-  for (const pkg of ["@tensorflow/tfjs", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"]) {
+  for (const pkg of [
+    "@tensorflow/tfjs",
+    "@tensorflow/tfjs-core",
+    "@tensorflow/tfjs-backend-wasm",
+    "@tensorflow/tfjs-node",
+    "@tensorflow/tfjs-node-gpu",
+  ]) {
     const pj = resolvePackageJson(pkg);
     if (!pj) continue;
     try {

@@ -367,14 +367,28 @@ function conv2DBackpropInput(args: { inputs: Inputs; backend: unknown; attrs: At
       ]);
       d = s.reshape(p6, [N, Ho * sh, Wo * sw, Co]);
     }
-    const topPad = kh - 1 - info.padInfo.top;
-    const leftPad = kw - 1 - info.padInfo.left;
-    const ext = s.pad(d, [
-      [0, 0],
-      [topPad, H + kh - 1 - topPad - d.shape[1]!],
-      [leftPad, W + kw - 1 - leftPad - d.shape[2]!],
-      [0, 0],
-    ]);
+    const top = kh - 1 - info.padInfo.top;
+    const left = kw - 1 - info.padInfo.left;
+    const bottom = H + kh - 1 - top - d.shape[1]!;
+    const right = W + kw - 1 - left - d.shape[2]!;
+    // Non-negative pads go to XNNPACK's implicit padding; otherwise pad (and crop) explicitly.
+    const implicit = top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
+    const ext = implicit
+      ? d
+      : s.pad(d, [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ]);
+    const convPad = implicit
+      ? [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ]
+      : "valid";
     // wT[kh-1-a, kw-1-b, o, c] = filter[a, b, c, o]: a small tensor, rearranged in JS.
     const wT = s.alloc([kh, kw, Co, C]);
     const heap = s.heap32();
@@ -387,7 +401,7 @@ function conv2DBackpropInput(args: { inputs: Inputs; backend: unknown; attrs: At
         for (let c = 0; c < C; c++) for (let o = 0; o < Co; o++) heap[to + o * C + c] = heap[from + c * Co + o]!;
       }
     }
-    const out = s.run("Conv2D", { x: ext, filter: wT }, { strides: [1, 1], pad: "valid", dataFormat: "NHWC", dilations: [1, 1] });
+    const out = s.run("Conv2D", { x: ext, filter: wT }, { strides: [1, 1], pad: convPad, dataFormat: "NHWC", dilations: [1, 1] });
     if (out.shape[3] !== C) throw new Error("internal: Conv2DBackpropInput channel mismatch");
     return out;
   });
@@ -649,7 +663,8 @@ function reduceLeading(name: "Sum" | "Mean", args: { inputs: Inputs; backend: un
   return scoped(args.backend, (s) => {
     // XNNPACK average pooling over one [M, 1] window of x viewed as [1, M, 1, C].
     const pooled = s.run("AvgPool", { x: s.reshape(x, [1, M, 1, C]) }, { filterSize: [M, 1], strides: [M, 1], pad: "valid" });
-    const out = name === "Mean" ? pooled : s.run("Multiply", { a: pooled, b: s.run("Fill", {}, { shape: [1], value: M, dtype: "float32" }) });
+    const out =
+      name === "Mean" ? pooled : s.run("Multiply", { a: pooled, b: s.run("Fill", {}, { shape: [1], value: M, dtype: "float32" }) });
     return s.reshape(out, outShape);
   });
 }
@@ -747,7 +762,8 @@ export function registerWasmTrainingKernels(only?: readonly WasmTrainingKernel[]
   const names = only ?? WASM_TRAINING_KERNELS;
   const done: string[] = [];
   // Our kernels call the stock ones directly (not through the registry, which profilers wrap).
-  for (const k of tf.getKernelsForBackend("wasm")) if (!registered.has(k.kernelName) && !stock.has(k.kernelName)) stock.set(k.kernelName, k);
+  for (const k of tf.getKernelsForBackend("wasm"))
+    if (!registered.has(k.kernelName) && !stock.has(k.kernelName)) stock.set(k.kernelName, k);
   for (const name of names) {
     if (registered.has(name)) continue;
     const fn = ownKernels.get(name);

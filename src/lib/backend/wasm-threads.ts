@@ -81,28 +81,28 @@ export function registerThreadedWasm(threads: number, opts: { timeoutMs?: number
   const stockFactory = tf.findBackendFactory("wasm");
   if (!stockFactory) throw new Error("@tensorflow/tfjs-backend-wasm did not register a 'wasm' backend");
   wasmPkg.setThreadsCount(requested);
-  if (requested === 1) {
-    plan = { requested, threaded: false, fallbackReason: "1 thread requested" };
-    return plan;
-  }
+  const stock = async (): Promise<tf.KernelBackend> => {
+    const before = processHandlers();
+    try {
+      return await stockFactory();
+    } finally {
+      dropNewProcessHandlers(before);
+    }
+  };
   const dir = wasmPackageDir();
   const glue = path.join(dir, "wasm-out", "tfjs-backend-wasm-threaded-simd.js");
   const workerJs = path.join(dir, "wasm-out", "tfjs-backend-wasm-threaded-simd.worker.js");
   const binary = path.join(dir, "dist", "tfjs-backend-wasm-threaded-simd.wasm");
   const missing = [glue, workerJs, binary].filter((f) => !fs.existsSync(f));
-  if (missing.length > 0) {
-    plan = { requested, threaded: false, fallbackReason: `threaded build files missing: ${missing.join(", ")}` };
-    return plan;
-  }
-  if (typeof SharedArrayBuffer === "undefined") {
-    plan = { requested, threaded: false, fallbackReason: "SharedArrayBuffer is not available in this Node" };
-    return plan;
-  }
-  const current: WasmThreadsPlan = { requested, threaded: true };
+  let why: string | undefined;
+  if (requested === 1) why = "1 thread requested";
+  else if (missing.length > 0) why = `threaded build files missing: ${missing.join(", ")}`;
+  else if (typeof SharedArrayBuffer === "undefined") why = "SharedArrayBuffer is not available in this Node";
+  const current: WasmThreadsPlan = why ? { requested, threaded: false, fallbackReason: why } : { requested, threaded: true };
   plan = current;
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
-  const factory = async (): Promise<tf.KernelBackend> => {
+  const threaded = async (): Promise<tf.KernelBackend> => {
     const before = processHandlers();
     try {
       const module = await instantiateThreaded({ glue, workerJs, binary, threads: requested, timeoutMs });
@@ -114,20 +114,16 @@ export function registerThreadedWasm(threads: number, opts: { timeoutMs?: number
       for (const w of module.PThread.runningWorkers) w.unref();
       return backend;
     } catch (err) {
+      dropNewProcessHandlers(before);
       current.threaded = false;
       current.fallbackReason = `threaded wasm failed to start (${errorMessage(err)}); using the single-threaded SIMD build`;
       lastModule = undefined;
-      dropNewProcessHandlers(before);
-      const stockBefore = processHandlers();
-      try {
-        return await stockFactory();
-      } finally {
-        dropNewProcessHandlers(stockBefore);
-      }
+      return await stock();
     }
   };
+  // Either way the factory is wrapped: the glue's process-wide handlers are removed after init.
   tf.removeBackend("wasm");
-  tf.registerBackend("wasm", factory, 2);
+  tf.registerBackend("wasm", current.threaded ? threaded : stock, 2);
   return current;
 }
 
@@ -189,6 +185,7 @@ async function instantiateThreaded(o: {
     }
     // Emscripten's error handler rethrows inside an event callback (an uncaught exception);
     // report the failure to the init promise instead.
+    // biome-ignore lint/suspicious/noExplicitAny: the signature of Worker.on that this overrides
     override on(event: string | symbol, listener: (...args: any[]) => void): this {
       if (event === "error") {
         return super.on(event, (e: unknown) => {
