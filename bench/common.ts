@@ -75,6 +75,8 @@ export type BenchJob =
       forward: boolean;
       /** Training steps of the tensor-leak check (0: none). */
       leakSteps: number;
+      /** Gradient accumulation: the batch is split into this many micro-batches (default 1). */
+      microBatches?: number;
     } & TimingPlan)
   | ({ kind: "onnx"; preset: L3PresetName; batch: number } & TimingPlan)
   | { kind: "data"; preset: L3PresetName; batch: number; clips: number; samples: number; reps: number }
@@ -103,7 +105,7 @@ export interface TfjsJobResult extends JobCommon {
   tfBackend?: string;
   simd?: boolean;
   kernels?: string[];
-  train?: Timing & { loss: number };
+  train?: Timing & { loss: number; microBatches: number };
   forward?: Timing;
   leak?: LeakResult;
 }

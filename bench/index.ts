@@ -13,18 +13,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
-import { L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
+import { buildL3Graph, L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
 import { ConfigError, errorMessage, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
-import type {
-  BenchJob,
-  DataJobResult,
-  JobResult,
-  LeakResult,
-  OnnxJobResult,
-  SynthJobResult,
-  TfjsJobResult,
-  Timing,
-} from "./common";
+import type { BenchJob, DataJobResult, JobResult, LeakResult, OnnxJobResult, SynthJobResult, TfjsJobResult, Timing } from "./common";
 
 /** The benchmark sections (`--only`). */
 export const BENCH_SECTIONS = ["train", "forward", "onnx", "data", "synth", "torch", "leak"] as const;
@@ -50,7 +41,12 @@ export interface RunBenchOptions {
   out?: string;
   /** Training steps of the tensor-leak check (default 100; `quick`: 20). */
   leakSteps?: string | number;
-  /** torch.set_num_threads of the reference (default: all cores). */
+  /**
+   * Threads of every engine: tfjs wasm, onnxruntime and PyTorch (default: all cores). On a machine
+   * busy with other work, 1 gives steadier ratios (no thread waits for a descheduled partner).
+   */
+  threads?: string | number;
+  /** torch.set_num_threads of the reference (default: `threads`). */
   torchThreads?: string | number;
   /** python3 with torch for the reference (default: `L3KIT_TORCH_PYTHON`, then `python3`, then `/usr/bin/python3`). */
   python?: string;
@@ -70,6 +66,8 @@ export interface BenchRow extends Timing {
   batch: number;
   peakRssBytes?: number;
   loss?: number;
+  /** Training: the micro-batches the batch was split into (gradient accumulation). */
+  microBatches?: number;
 }
 
 /** The report written to `<date>.json`. */
@@ -78,7 +76,17 @@ export interface BenchReport {
   version: 1;
   date: string;
   quick: boolean;
-  options: { sections: BenchSection[]; presets: L3PresetName[]; backends: string[]; batch: number; reps: number; leakSteps: number };
+  options: {
+    sections: BenchSection[];
+    presets: L3PresetName[];
+    backends: string[];
+    batch: number;
+    reps: number;
+    leakSteps: number;
+    /** Threads of tfjs wasm, onnxruntime and (unless set apart) PyTorch. */
+    threads: number;
+    torchThreads: number;
+  };
   machine: {
     cpuModel: string;
     cores: number;
@@ -95,10 +103,27 @@ export interface BenchReport {
   flops: Record<string, number>;
   train: BenchRow[];
   forward: BenchRow[];
-  onnx: { available: boolean; reason: string; version?: string; exports: Array<{ preset: string; bytes: number; exportMs: number; firstRunMs: number }> } | null;
-  torch: { available: boolean; reason: string; python?: string; version?: string; threads?: number; paramsMatch?: Record<string, boolean> } | null;
+  onnx: {
+    available: boolean;
+    reason: string;
+    version?: string;
+    exports: Array<{ preset: string; bytes: number; exportMs: number; firstRunMs: number }>;
+  } | null;
+  torch: {
+    available: boolean;
+    reason: string;
+    python?: string;
+    version?: string;
+    threads?: number;
+    paramsMatch?: Record<string, boolean>;
+  } | null;
   /** l3kit ÷ PyTorch samples/s per preset. */
-  ratios: Array<{ preset: string; trainWasmOverTorch: number | null; onnxForwardOverTorch: number | null; wasmForwardOverTorch: number | null }>;
+  ratios: Array<{
+    preset: string;
+    trainWasmOverTorch: number | null;
+    onnxForwardOverTorch: number | null;
+    wasmForwardOverTorch: number | null;
+  }>;
   data: Omit<DataJobResult, "kind" | "loadavg"> | null;
   synth: SynthJobResult["profiles"] | null;
   leak: LeakResult | null;
@@ -111,7 +136,8 @@ export interface BenchReport {
 function int(v: string | number | undefined, def: number, key: string, min = 1): number {
   if (v === undefined) return def;
   const n = typeof v === "number" ? v : Number(v);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `bench --${key}` });
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `bench --${key}` });
   return n;
 }
 
@@ -124,14 +150,35 @@ function list(v: string | undefined, def: string): string[] {
 
 function packageVersion(pkg: string): string | undefined {
   try {
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version?: string }).version;
+    const meta = JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { name?: string; version?: string };
+    return meta.name === pkg ? meta.version : `alias of ${meta.name}@${meta.version}`;
   } catch {
     return undefined;
   }
 }
 
+/** Bytes of the forward activations of one sample (every main-path node's output, float32). */
+function activationBytes(preset: L3PresetName): number {
+  const g = buildL3Graph(l3Preset(preset));
+  let n = 0;
+  for (const node of g.nodes) if (!node.optional) n += node.shape.reduce((a, b) => a * b, 1);
+  return 4 * n;
+}
+
+/**
+ * Micro-batches for a wasm training step: tfjs-wasm has a 4 GiB (wasm32) heap and a training step
+ * holds about 3× the forward activations, so each micro-batch keeps its activations under 700 MiB
+ * (paper at batch 8: 4 micro-batches of 2). A power of two that divides the batch.
+ */
+function wasmMicroBatches(preset: L3PresetName, batch: number): number {
+  const per = activationBytes(preset);
+  let mb = 1;
+  while ((per * batch) / mb > 700 * 2 ** 20 && batch % (mb * 2) === 0) mb *= 2;
+  return mb;
+}
+
 /** Runs a job in a child process; resolves with its result (or an error result). */
-function runChild(job: BenchJob, timeoutSec: number, log: (s: string) => void): Promise<JobResult> {
+function runChild(job: BenchJob, timeoutSec: number, log: (s: string) => void, threads?: number): Promise<JobResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-job-"));
   const jobFile = path.join(dir, "job.json");
   const resultFile = path.join(dir, "result.json");
@@ -142,7 +189,7 @@ function runChild(job: BenchJob, timeoutSec: number, log: (s: string) => void): 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, L3KIT_QUIET: "1" },
+      env: { ...process.env, L3KIT_QUIET: "1", ...(threads ? { L3KIT_THREADS: String(threads) } : {}) },
     });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
@@ -163,7 +210,12 @@ function runChild(job: BenchJob, timeoutSec: number, log: (s: string) => void): 
       rmSync(dir, { recursive: true, force: true });
       if (res) return resolve(res);
       const why = signal ? `killed by ${signal}` : `exit code ${code}`;
-      resolve({ kind: job.kind, error: `${why}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`, peakRssBytes: 0, loadavg: os.loadavg() } as JobResult);
+      resolve({
+        kind: job.kind,
+        error: `${why}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+        peakRssBytes: 0,
+        loadavg: os.loadavg(),
+      } as JobResult);
     });
   });
 }
@@ -220,7 +272,8 @@ function runTorch(
       ],
       { encoding: "utf8", timeout: o.timeoutSec * 1000, maxBuffer: 1 << 24 },
     );
-    if (r.status !== 0) return { error: `${r.error ? errorMessage(r.error) : `exit ${r.status}`}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}` };
+    if (r.status !== 0)
+      return { error: `${r.error ? errorMessage(r.error) : `exit ${r.status}`}: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}` };
     const res = JSON.parse(r.stdout.trim().split("\n").pop() as string) as TorchResult;
     return { result: res };
   } catch (err) {
@@ -241,15 +294,25 @@ export function formatBenchMarkdown(r: BenchReport): string {
   const m = r.machine;
   L.push(`# l3kit bench — ${r.date}${r.quick ? " (quick)" : ""}`, "");
   L.push(`- Machine: ${m.cpuModel}, ${m.cores} cores, ${gib(m.memoryBytes)} RAM, ${m.platform}/${m.arch}`);
-  L.push(`- Load average (1/5/15 min): start ${m.loadavgStart.map((x) => x.toFixed(2)).join(" ")}, end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(" ")}`);
-  L.push(`- Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  L.push(`- Batch ${r.options.batch}; median of ${r.options.reps} repetitions after warm-up; samples/s (higher is better)`);
+  L.push(
+    `- Load average (1/5/15 min): start ${m.loadavgStart.map((x) => x.toFixed(2)).join(" ")}, end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(" ")}`,
+  );
+  L.push(
+    `- Versions: ${Object.entries(r.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
+  L.push(
+    `- Batch ${r.options.batch}; median of ${r.options.reps} repetitions after warm-up; samples/s (higher is better); threads: tfjs wasm and onnxruntime ${r.options.threads}, PyTorch ${r.options.torchThreads}`,
+  );
   L.push("");
   const presets = r.options.presets;
   const engines = r.backends.filter((b) => b.loaded).map((b) => b.name);
   const cell = (rows: BenchRow[], preset: string, engine: string) => {
     const row = rows.find((x) => x.preset === preset && x.engine === engine);
-    return row ? `${fmt(row.samplesPerSec)}${row.gflops !== undefined ? ` (${fmt(row.gflops)} GF/s)` : ""}` : "—";
+    if (!row) return "—";
+    const mb = row.microBatches && row.microBatches > 1 ? `, ${row.microBatches} micro-batches` : "";
+    return `${fmt(row.samplesPerSec)}${row.gflops !== undefined ? ` (${fmt(row.gflops)} GF/s${mb})` : mb ? ` (${mb.slice(2)})` : ""}`;
   };
   if (r.train.length) {
     L.push("## Training step (samples/s)", "");
@@ -264,19 +327,27 @@ export function formatBenchMarkdown(r: BenchReport): string {
   }
   if (r.forward.length) {
     L.push("## Forward, inference mode (samples/s)", "");
-    const cols = [...engines.filter((e) => r.forward.some((x) => x.engine === e)), ...["onnx", "torch"].filter((e) => r.forward.some((x) => x.engine === e))];
+    const cols = [
+      ...engines.filter((e) => r.forward.some((x) => x.engine === e)),
+      ...["onnx", "torch"].filter((e) => r.forward.some((x) => x.engine === e)),
+    ];
     const name = (c: string) => (c === "torch" ? "PyTorch" : c === "onnx" ? "ONNX (onnxruntime)" : `tfjs ${c}`);
     L.push(`| preset | ${cols.map(name).join(" | ")} | ONNX ÷ PyTorch | wasm ÷ PyTorch |`);
     L.push(`|---|${cols.map(() => "---:").join("|")}|---:|---:|`);
     for (const p of presets) {
       const rt = r.ratios.find((x) => x.preset === p);
       const f = (v: number | null | undefined) => (v == null ? "—" : `${v.toFixed(2)}×`);
-      L.push(`| ${p} | ${cols.map((c) => cell(r.forward, p, c)).join(" | ")} | ${f(rt?.onnxForwardOverTorch)} | ${f(rt?.wasmForwardOverTorch)} |`);
+      L.push(
+        `| ${p} | ${cols.map((c) => cell(r.forward, p, c)).join(" | ")} | ${f(rt?.onnxForwardOverTorch)} | ${f(rt?.wasmForwardOverTorch)} |`,
+      );
     }
     L.push("");
   }
   if (r.onnx?.exports.length) {
-    L.push(`ONNX export (probs graph): ${r.onnx.exports.map((e) => `${e.preset} ${mib(e.bytes)} in ${fmt(e.exportMs, 0)} ms, session + first run ${fmt(e.firstRunMs, 0)} ms`).join("; ")}.`, "");
+    L.push(
+      `ONNX export (probs graph): ${r.onnx.exports.map((e) => `${e.preset} ${mib(e.bytes)} in ${fmt(e.exportMs, 0)} ms, session + first run ${fmt(e.firstRunMs, 0)} ms`).join("; ")}.`,
+      "",
+    );
   }
   if (r.memory.length) {
     L.push("## Peak RSS per job", "", "| job | peak RSS |", "|---|---:|");
@@ -293,7 +364,12 @@ export function formatBenchMarkdown(r: BenchReport): string {
   }
   if (r.data) {
     const d = r.data;
-    L.push(`## Data pipeline (${d.preset} transforms, batch ${d.batch}, ${d.clips} synthetic tiny clips)`, "", "| stage | samples/s |", "|---|---:|");
+    L.push(
+      `## Data pipeline (${d.preset} transforms, batch ${d.batch}, ${d.clips} synthetic tiny clips)`,
+      "",
+      "| stage | samples/s |",
+      "|---|---:|",
+    );
     if (d.videoReadSamples) L.push(`| video → readSamples (4 at once) | ${fmt(d.videoReadSamples.samplesPerSec)} |`);
     if (d.videoAvcBatches) L.push(`| video → avcBatches (training transforms) | ${fmt(d.videoAvcBatches.samplesPerSec)} |`);
     if (d.cacheBuild) L.push(`| sample cache build | ${fmt(d.cacheBuild.samplesPerSec)} |`);
@@ -302,8 +378,14 @@ export function formatBenchMarkdown(r: BenchReport): string {
     L.push("");
   }
   if (r.synth) {
-    L.push("## Synthetic generation", "", "| profile | clips/s | clips | JS audio ms/clip | JS render ms/clip |", "|---|---:|---:|---:|---:|");
-    for (const s of r.synth) L.push(`| ${s.profile} | ${fmt(s.clipsPerSec, 2)} | ${s.clips} | ${fmt(s.audioMs, 0)} | ${fmt(s.renderMs, 0)} |`);
+    L.push(
+      "## Synthetic generation",
+      "",
+      "| profile | clips/s | clips | JS audio ms/clip | JS render ms/clip |",
+      "|---|---:|---:|---:|---:|",
+    );
+    for (const s of r.synth)
+      L.push(`| ${s.profile} | ${fmt(s.clipsPerSec, 2)} | ${s.clips} | ${fmt(s.audioMs, 0)} | ${fmt(s.renderMs, 0)} |`);
     L.push("");
   }
   const skipped = r.backends.filter((b) => !b.loaded);
@@ -326,7 +408,10 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
   const quick = opts.quick ?? false;
   const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const sectionsIn = (opts.only ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  const sectionsIn = (opts.only ?? [])
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const s of sectionsIn)
     if (!(BENCH_SECTIONS as readonly string[]).includes(s))
       throw new ConfigError(`unknown section '${s}' (valid: ${BENCH_SECTIONS.join(", ")})`, { subject: "bench --only" });
@@ -342,19 +427,23 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
   const batch = int(opts.batch, 8, "batch");
   const reps = int(opts.reps, quick ? 2 : 5, "reps");
   const leakSteps = int(opts.leakSteps, quick ? 20 : 100, "leak-steps", 0);
-  const torchThreads = int(opts.torchThreads, cores, "torch-threads");
+  const threads = int(opts.threads, cores, "threads");
+  const torchThreads = int(opts.torchThreads, threads, "torch-threads");
   const timeoutSec = opts.jobTimeoutSec ?? 1800;
   const plan = { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 100 : 400 };
   const outDir = path.resolve(opts.out ?? "bench-results");
   const started = new Date();
-  const stamp = started.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
+  const stamp = started
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
 
   const report: BenchReport = {
     kind: "l3kit-bench",
     version: 1,
     date: started.toISOString(),
     quick,
-    options: { sections: [...sections], presets: presets as L3PresetName[], backends, batch, reps, leakSteps },
+    options: { sections: [...sections], presets: presets as L3PresetName[], backends, batch, reps, leakSteps, threads, torchThreads },
     machine: {
       cpuModel: os.cpus()[0]?.model ?? "unknown",
       cores,
@@ -379,18 +468,35 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     notes: [],
     files: { json: path.join(outDir, `${stamp}.json`), md: path.join(outDir, `${stamp}.md`) },
   };
-  for (const pkg of ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "onnxruntime-node", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"]) {
+  for (const pkg of [
+    "@tensorflow/tfjs",
+    "@tensorflow/tfjs-backend-wasm",
+    "onnxruntime-node",
+    "@tensorflow/tfjs-node",
+    "@tensorflow/tfjs-node-gpu",
+  ]) {
     const v = packageVersion(pkg);
     if (v) report.versions[pkg] = v;
   }
-  log(`l3kit bench: ${[...sections].join(", ")} on ${presets.join(", ")}; batch ${batch}, ${reps} reps; ${report.machine.cpuModel}, ${cores} cores, load ${os.loadavg()[0]?.toFixed(2)}`);
+  log(
+    `l3kit bench: ${[...sections].join(", ")} on ${presets.join(", ")}; batch ${batch}, ${reps} reps; ${report.machine.cpuModel}, ${cores} cores, load ${os.loadavg()[0]?.toFixed(2)}`,
+  );
 
   const wantTfjs = sections.has("train") || sections.has("forward") || sections.has("leak");
   const backendState = new Map<string, TfjsJobResult>();
   let leakDone = !sections.has("leak");
   const torch = sections.has("torch") ? findTorch(opts.python) : undefined;
   if (torch) {
-    report.torch = "python" in torch ? { available: true, reason: `${torch.python}: torch ${torch.version}`, python: torch.python, version: torch.version, paramsMatch: {} } : { available: false, reason: torch.reason };
+    report.torch =
+      "python" in torch
+        ? {
+            available: true,
+            reason: `${torch.python}: torch ${torch.version}`,
+            python: torch.python,
+            version: torch.version,
+            paramsMatch: {},
+          }
+        : { available: false, reason: torch.reason };
     if ("version" in torch) report.versions.torch = torch.version;
   }
 
@@ -407,17 +513,43 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
         // the pure-JS cpu backend trains very slowly: tiny only, one repetition (none in --quick)
         const cpuTrain = backend !== "cpu" || (preset === "tiny" && !quick);
         if (backend === "cpu" && sections.has("train") && !cpuTrain)
-          report.notes.push(`training of ${preset} on the tfjs cpu backend skipped${quick ? " in --quick" : ""}: its pure-JS kernels take minutes per step.`);
+          report.notes.push(
+            `training of ${preset} on the tfjs cpu backend skipped${quick ? " in --quick" : ""}: its pure-JS kernels take minutes per step.`,
+          );
         const train = sections.has("train") && cpuTrain;
         const forward = sections.has("forward");
         const jobPlan = backend === "cpu" ? { ...plan, warmup: 1, reps: Math.min(plan.reps, 2), minRepMs: 0 } : plan;
         if (!train && !forward && leak === 0) continue;
-        log(`- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`);
-        const res = (await runChild(
-          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, ...jobPlan },
+        log(
+          `- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`,
+        );
+        let microBatches = train && backend === "wasm" ? wasmMicroBatches(preset, batch) : 1;
+        if (microBatches > 1)
+          report.notes.push(
+            `${preset} on wasm: a training step at batch ${batch} needs more than the 4 GiB wasm32 heap (${mib(activationBytes(preset) * batch)} of forward activations alone); timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
+          );
+        let res = (await runChild(
+          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, microBatches, ...jobPlan },
           timeoutSec,
           log,
+          threads,
         )) as TfjsJobResult;
+        // A batch whose training step does not fit the backend's heap (wasm32: 4 GiB, e.g. paper at
+        // batch 8) is trained with gradient accumulation over micro-batches: the same update.
+        while (res.error && train && backend === "wasm" && microBatches * 2 <= batch && batch % (microBatches * 2) === 0) {
+          microBatches *= 2;
+          log(`  failed (${res.error.slice(0, 120)}); retrying with ${microBatches} micro-batches of ${batch / microBatches}`);
+          res = (await runChild(
+            { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, microBatches, ...jobPlan },
+            timeoutSec,
+            log,
+            threads,
+          )) as TfjsJobResult;
+          if (!res.error)
+            report.notes.push(
+              `${preset} on ${backend}: a training step at batch ${batch} does not fit the backend's heap; timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
+            );
+        }
         if (res.error) {
           report.notes.push(`tfjs ${backend} / ${preset} failed: ${res.error}`);
           log(`  failed: ${res.error}`);
@@ -431,10 +563,13 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
           log(`  not available: ${res.reason}`);
           continue;
         }
-        report.memory.push({ job: `tfjs ${backend} / ${preset}${res.train ? " train" : ""}${res.forward ? " + forward" : ""}`, peakRssBytes: res.peakRssBytes });
+        const did = [res.train && "train", res.forward && "forward", res.leak && "leak check"].filter(Boolean).join(" + ");
+        report.memory.push({ job: `tfjs ${backend} / ${preset} ${did}`, peakRssBytes: res.peakRssBytes });
         if (res.train) {
           report.train.push({ ...res.train, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
-          log(`  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step)`);
+          log(
+            `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step${res.train.microBatches > 1 ? `, ${res.train.microBatches} micro-batches` : ""})`,
+          );
         }
         if (res.forward) {
           report.forward.push({ ...res.forward, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
@@ -449,7 +584,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     }
     if (sections.has("onnx")) {
       log(`- ONNX / ${preset}: forward`);
-      const res = (await runChild({ kind: "onnx", preset, batch, ...plan }, timeoutSec, log)) as OnnxJobResult;
+      const res = (await runChild({ kind: "onnx", preset, batch, ...plan }, timeoutSec, log, threads)) as OnnxJobResult;
       report.onnx ??= { available: res.available ?? false, reason: res.reason ?? res.error ?? "", version: res.version, exports: [] };
       if (res.error) {
         report.notes.push(`ONNX / ${preset} failed: ${res.error}`);
@@ -467,7 +602,9 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
       }
     }
     if (torch && "python" in torch) {
-      const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter((x): x is string => !!x);
+      const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter(
+        (x): x is string => !!x,
+      );
       if (what.length) {
         log(`- PyTorch / ${preset}: ${what.join(", ")}`);
         const r = runTorch(torch.python, preset, { batch, ...plan, what, timeoutSec, threads: torchThreads });
@@ -517,12 +654,18 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
       const { kind: _k, loadavg: _l, ...rest } = res;
       report.data = rest;
       report.memory.push({ job: "data pipeline", peakRssBytes: res.peakRssBytes });
-      log(`  video ${fmt(res.videoReadSamples?.samplesPerSec)} samples/s, cache getSample ${fmt(res.cacheGetSample?.samplesPerSec)}, cache avcBatches ${fmt(res.cacheAvcBatches?.samplesPerSec)}`);
+      log(
+        `  video ${fmt(res.videoReadSamples?.samplesPerSec)} samples/s, cache getSample ${fmt(res.cacheGetSample?.samplesPerSec)}, cache avcBatches ${fmt(res.cacheAvcBatches?.samplesPerSec)}`,
+      );
     }
   }
   if (sections.has("synth")) {
     log("- synthetic generation");
-    const res = (await runChild({ kind: "synth", tinyClips: quick ? 4 : 24, defaultClips: quick ? 1 : 4 }, timeoutSec, log)) as SynthJobResult;
+    const res = (await runChild(
+      { kind: "synth", tinyClips: quick ? 4 : 24, defaultClips: quick ? 1 : 4 },
+      timeoutSec,
+      log,
+    )) as SynthJobResult;
     if (res.error) {
       report.notes.push(`synthetic generation failed: ${res.error}`);
       log(`  failed: ${res.error}`);
@@ -534,7 +677,9 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
   if (report.torch?.available && Object.values(report.torch.paramsMatch ?? {}).some((ok) => !ok))
     report.notes.push("the PyTorch twin's parameter count differs from l3kit's for some preset: its numbers are not comparable");
   if (os.loadavg()[0]! > cores * 0.5 || report.machine.loadavgStart[0]! > cores * 0.5)
-    report.notes.push(`the machine was busy (load average ${report.machine.loadavgStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at end, ${cores} cores): timings are noisy.`);
+    report.notes.push(
+      `the machine was busy (load average ${report.machine.loadavgStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at end, ${cores} cores): timings are noisy.`,
+    );
   report.machine.loadavgEnd = os.loadavg();
   const md = formatBenchMarkdown(report);
   await writeJsonAtomic(report.files.json, report);

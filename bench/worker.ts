@@ -81,10 +81,11 @@ async function tfjsJob(job: Extract<BenchJob, { kind: "tfjs" }>): Promise<TfjsJo
   if (job.train || job.leakSteps > 0) {
     const optimizer = new Adam({ weightDecay: 2e-5 });
     let loss = Number.NaN;
+    const microBatches = job.microBatches ?? 1;
     const step = () => {
-      loss = trainStep(model, optimizer, batch, 1e-4).loss;
+      loss = trainStep(model, optimizer, batch, 1e-4, microBatches).loss;
     };
-    if (job.train) out.train = { ...(await timeReps(step, job, job.batch, 3 * flops * job.batch)), loss };
+    if (job.train) out.train = { ...(await timeReps(step, job, job.batch, 3 * flops * job.batch)), loss, microBatches };
     if (job.leakSteps > 0) {
       step(); // Adam's moment slots exist after the first step
       const before = tf.memory();
@@ -167,7 +168,9 @@ async function dataJob(job: Extract<BenchJob, { kind: "data" }>): Promise<DataJo
     });
     // 1. video → samples (one readSamples per sample, 4 at once like avcBatches' default)
     let t0 = performance.now();
-    await mapPool(picks, 4, (p) => readSamples(p.row.path, [p.t], { size: { shortSide: resizeTo }, sampleRate: fe.sampleRate, audioSec: 1 }));
+    await mapPool(picks, 4, (p) =>
+      readSamples(p.row.path, [p.t], { size: { shortSide: resizeTo }, sampleRate: fe.sampleRate, audioSec: 1 }),
+    );
     out.videoReadSamples = { samples: picks.length, samplesPerSec: (picks.length * 1000) / (performance.now() - t0) };
     // 2. video → batches with the model's training transforms
     const train = avcTransforms(config, { augment: true });
@@ -214,7 +217,8 @@ async function dataJob(job: Extract<BenchJob, { kind: "data" }>): Promise<DataJo
         const sampler = createPairSampler(cache.clips, { seed: r, pairsPerEpoch: nb * job.batch * 2 });
         let m = 0;
         t0 = performance.now();
-        for await (const b of avcBatches({ source: cache, sampler, transform: train, batchSize: job.batch, maxBatches: nb * 2 })) m += b.size;
+        for await (const b of avcBatches({ source: cache, sampler, transform: train, batchSize: job.batch, maxBatches: nb * 2 }))
+          m += b.size;
         batchRates.push((m * 1000) / (performance.now() - t0));
         samples = m;
       }

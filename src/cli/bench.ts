@@ -24,7 +24,8 @@ export function registerBenchCommand(program: Command): void {
     .option("--reps <n>", "timed repetitions, median reported (default 5; with --quick 2)")
     .option("--leak-steps <n>", "training steps of the tensor-leak check (default 100; with --quick 20)")
     .option("--python <path>", "python3 with torch for the reference (default: L3KIT_TORCH_PYTHON, python3, /usr/bin/python3)")
-    .option("--torch-threads <n>", "torch.set_num_threads for the reference (default: all cores)")
+    .option("--threads <n>", "threads of tfjs wasm, onnxruntime and PyTorch (default: all cores; 1 is steadier on a busy machine)")
+    .option("--torch-threads <n>", "torch.set_num_threads for the reference (default: --threads)")
     .option("--quick", "a smoke run: tiny only, 2 short reps, 20 leak steps, few clips, no cpu training (about 2 minutes)")
     .option("--out <dir>", "output folder", "bench-results")
     .action(async (opts) => {

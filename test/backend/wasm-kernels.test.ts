@@ -205,28 +205,42 @@ describe("single kernels match cpu", () => {
     ]);
   });
 
-  test("no tensor leaks in the replaced kernels", async () => {
+  test("no tensor or wasm-memory leaks in the replaced kernels", async () => {
     await tf.setBackend("wasm");
+    const backend = tf.backend() as tf.KernelBackend & { numDataIds(): number };
     const x = tf.randomNormal([2, 9, 7, 3]) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 3, 4]) as tf.Tensor4D;
+    const big = tf.randomNormal([4, 16, 16, 8]) as tf.Tensor4D;
     const run = () =>
       tf.tidy(() => {
         const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-          tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same"), 2, 2, "valid").sum(),
+          tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same"), 2, 2, "same").sum(),
         )([x, w]);
-        return tf
-          .add(g[0]!.sum(), g[1]!.sum())
-          .add(tf.tile(x, [1, 1, 1, 2]).sum())
-          .add(tf.matMul(x.reshape([18, 21]), x.reshape([18, 21]), true).sum());
+        const { mean, variance } = tf.moments(big, [0, 1, 2]);
+        const parts = [
+          g[0]!.sum(),
+          g[1]!.sum(),
+          tf.tile(x, [1, 1, 1, 2]).sum(),
+          tf.matMul(x.reshape([18, 21]), x.reshape([18, 21]), true).sum(),
+          tf.batchNorm(big, mean, variance, undefined, undefined, 1e-3).sum(),
+          tf
+            .equal(big, big.max([1, 2], true))
+            .cast("float32")
+            .sum(),
+          big.mul(mean).clone().cast("float32").sum(),
+          tf.conv2dTranspose(big, tf.ones([3, 3, 2, 8]) as tf.Tensor4D, [4, 33, 33, 2], 2, "valid").sum(),
+        ];
+        return tf.addN(parts);
       });
     run().dispose();
     const tensors = tf.memory().numTensors;
     const bytes = tf.memory().numBytes;
+    const ids = backend.numDataIds();
     run().dispose();
     assert.equal(tf.memory().numTensors, tensors);
     assert.equal(tf.memory().numBytes, bytes);
-    x.dispose();
-    w.dispose();
+    assert.equal(backend.numDataIds(), ids, "wasm data ids leaked");
+    tf.dispose([x, w, big]);
   });
 });
 

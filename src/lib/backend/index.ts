@@ -15,8 +15,10 @@ export {
 } from "./select";
 export { type KernelTiming, timeKernels } from "./profile";
 export {
+  type InnerTiming,
   registeredWasmTrainingKernels,
   registerWasmTrainingKernels,
+  traceWasmKernelInternals,
   WASM_TRAINING_KERNELS,
   type WasmTrainingKernel,
 } from "./wasm-kernels";

@@ -1,13 +1,20 @@
 /**
  * Kernels that let a conv net train fast on tfjs's wasm backend.
  *
- * `@tensorflow/tfjs-backend-wasm` 4.22 has no `Conv2DBackpropFilter` (so no conv net trains), and
- * several kernels of a training step are scalar C++ loops (`Conv2DBackpropInput`, `Tile`, the
- * transposed/batched `BatchMatMul` path, `MaxPoolGrad`, `Sum`). The replacements below are built
- * from the backend's own XNNPACK-backed kernels (convolution, fully-connected GEMM, transpose,
- * constant pad, broadcasting binary ops), called directly on the backend like tfjs's own composite
- * kernels, so they run on the wasm thread pool. Each replacement falls back to the stock kernel
- * for the cases it does not cover (NCHW, dilations, non-float dtypes).
+ * `@tensorflow/tfjs-backend-wasm` 4.22 has no `Conv2DBackpropFilter` (so no conv net trains on it),
+ * and much of a training step runs in scalar C++ or JS loops: `Conv2DBackpropInput`, `Tile`, the
+ * transposed/batched `BatchMatMul` path, `MaxPoolGrad` (which also differs from the cpu backend on
+ * ties and on all-negative windows), `Sum`/`Mean` (a full transpose first), `FusedBatchNorm`,
+ * `Equal`, whole-tensor copies in `Identity`/same-dtype `Cast` and in `Slice` (which first copies its
+ * entire input out of the heap), and XNNPACK binary ops that broadcast a short channel vector (one
+ * microkernel call per 16 values). The replacements here are built from the backend's own
+ * XNNPACK-backed kernels (convolution, fully-connected GEMM, average pooling, constant pad,
+ * binary ops), called directly on the backend as tfjs's composite kernels do, so they run on the
+ * wasm thread pool; the rest are tight copies inside wasm memory. Each replacement hands the
+ * cases it does not cover (NCHW, other dtypes, unusual broadcasts) to the stock kernel.
+ *
+ * They rely on BackendWasm internals (`dataIdMap`, `makeOutput` with a memory offset) as of
+ * tfjs-backend-wasm 4.22.0; test/backend checks every one against the cpu backend.
  */
 import * as tf from "@tensorflow/tfjs";
 
@@ -193,6 +200,9 @@ class Scope {
 
   /** Disposes every intermediate except `keep` (which the engine then owns). */
   finish(keep: Info): Info {
+    if (this.views.includes(keep)) throw new Error("internal: a kernel returned a memory view");
+    // An input passed through untouched: the engine expects a reference of its own.
+    if (!this.made.includes(keep)) this.backend.incRef(keep.dataId);
     this.releaseViews();
     for (const t of this.made) if (t !== keep) this.backend.disposeData(t.dataId);
     return keep;
@@ -255,6 +265,9 @@ function prod(xs: readonly number[]): number {
 // row's end meet zeros in dy). So each tap is one XNNPACK fully-connected GEMM,
 // X_tap[C, N·P] · dy[N·P, Co], with no im2col copy; the packed dy is shared by all taps.
 // ---------------------------------------------------------------------------------------------
+/** Up to this many tap rows (kh·kw·C), the filter gradient copies them into one GEMM. */
+const SMALL_TAP_ROWS = 64;
+
 function conv2DBackpropFilter(args: { inputs: Inputs; backend: unknown; attrs: Attrs }): Info {
   const { x, dy } = args.inputs as { x: Info; dy: Info };
   const attrs = args.attrs;
@@ -314,12 +327,32 @@ function conv2DBackpropFilter(args: { inputs: Inputs; backend: unknown; attrs: A
       [0, 0],
     ]);
     const b = s.view(dyGrid, [1, K, Co]);
+    const plain = { transposeA: false, transposeB: false };
+    const tapStart = (ta: number, tb: number): [Info, number] => [
+      phases[(ta % sh) * sw + (tb % sw)]!,
+      Math.floor(ta / sh) * Wq + Math.floor(tb / sw),
+    ];
+    if (kh * kw * C <= SMALL_TAP_ROWS) {
+      // Few input channels (the first layer): one GEMM over all taps' rows uses the GEMM's row
+      // tiles better than kh·kw GEMMs of C ≤ 3 rows; copying kh·kw·C rows is cheap.
+      const a = s.alloc([1, kh * kw * C, K]);
+      const heap = s.heap32();
+      let dst = s.offset32(a);
+      for (let ta = 0; ta < kh; ta++) {
+        for (let tb = 0; tb < kw; tb++) {
+          const [phase, off] = tapStart(ta, tb);
+          const src = s.offset32(phase) + off;
+          heap.copyWithin(dst, src, src + C * K);
+          dst += C * K;
+        }
+      }
+      return s.reshape(s.run("BatchMatMul", { a, b }, plain), [kh, kw, C, Co]);
+    }
     const taps: Info[] = [];
     for (let ta = 0; ta < kh; ta++) {
       for (let tb = 0; tb < kw; tb++) {
-        const off = Math.floor(ta / sh) * Wq + Math.floor(tb / sw);
-        const a = s.view(phases[(ta % sh) * sw + (tb % sw)]!, [1, C, K], off);
-        taps.push(s.run("BatchMatMul", { a, b }, { transposeA: false, transposeB: false }));
+        const [phase, off] = tapStart(ta, tb);
+        taps.push(s.run("BatchMatMul", { a: s.view(phase, [1, C, K], off), b }, plain));
       }
     }
     const stacked = taps.length === 1 ? taps[0]! : s.run("Concat", taps, { axis: 0 });

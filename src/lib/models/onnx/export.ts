@@ -181,7 +181,10 @@ export function resolveOnnxOutputs(graph: L3Graph, requested: readonly string[] 
     const key = o[name];
     if ((ONNX_DEFAULT_OUTPUTS as readonly string[]).includes(name) || ["visionProjection", "audioProjection", "score"].includes(name)) {
       if (!key)
-        throw new ConfigError(`the '${graph.config.fusion}' head has no output '${name}'`, { subject: "ONNX export", reason: "bad-output" });
+        throw new ConfigError(`the '${graph.config.fusion}' head has no output '${name}'`, {
+          subject: "ONNX export",
+          reason: "bad-output",
+        });
       return { name, node: key };
     }
     if (byName.has(name)) return { name, node: name };
@@ -196,11 +199,7 @@ export function resolveOnnxOutputs(graph: L3Graph, requested: readonly string[] 
  * Builds the ONNX ModelProto of a graph with the given weights (by parameter name). The lower-level
  * form of {@link exportOnnx}, for weights that do not live in an {@link L3Net}.
  */
-export function exportOnnxGraph(
-  graph: L3Graph,
-  weight: (name: string) => OnnxWeight,
-  opts: OnnxExportOptions = {},
-): OnnxExportInfo {
+export function exportOnnxGraph(graph: L3Graph, weight: (name: string) => OnnxWeight, opts: OnnxExportOptions = {}): OnnxExportInfo {
   const opset = opts.opset ?? 13;
   if (!(Number.isInteger(opset) && opset >= 13 && opset <= 17))
     throw new ConfigError(`opset must be an integer in [13, 17], got ${opset}`, { subject: "ONNX export", reason: "bad-opset" });
@@ -247,11 +246,16 @@ export function exportOnnxGraph(
     const { names, kh, kw } = convInit(conv, scale, shift);
     const ph = (kh - 1) / 2;
     const pw = (kw - 1) / 2;
-    b.node("Conv", [x.name, ...names], [result], [
-      { name: "kernel_shape", ints: [kh, kw] },
-      { name: "strides", ints: [1, 1] },
-      { name: "pads", ints: [ph, pw, ph, pw] },
-    ]);
+    b.node(
+      "Conv",
+      [x.name, ...names],
+      [result],
+      [
+        { name: "kernel_shape", ints: [kh, kw] },
+        { name: "strides", ints: [1, 1] },
+        { name: "pads", ints: [ph, pw, ph, pw] },
+      ],
+    );
   };
   /** The axis that is "last" in l3kit's NHWC layout. */
   const lastAxis = (v: Value) => (v.nchw ? 1 : v.rank - 1);
@@ -265,7 +269,12 @@ export function exportOnnxGraph(
     const set = (nchw: boolean) => values.set(node.name, { name: result, nchw, rank });
     switch (node.op) {
       case "input": {
-        const name = node.name === graph.outputs.frames ? "frames" : node.name === graph.outputs.audio ? "audio" : fail(`unknown input '${node.name}'`);
+        const name =
+          node.name === graph.outputs.frames
+            ? "frames"
+            : node.name === graph.outputs.audio
+              ? "audio"
+              : fail(`unknown input '${node.name}'`);
         if (node.shape.length !== 3) fail(`input '${node.name}' must be H×W×C`);
         inputs.push({ name, shape: [...node.shape] });
         b.node("Transpose", [name], [result], [{ name: "perm", ints: [0, 3, 1, 2] }]);
@@ -337,26 +346,41 @@ export function exportOnnxGraph(
       }
       case "maxPool": {
         if (!(x as Value).nchw) fail(`max-pool '${node.name}' needs a 4-D input`);
-        b.node("MaxPool", [(x as Value).name], [result], [
-          { name: "kernel_shape", ints: [node.size, node.size] },
-          { name: "strides", ints: [node.stride, node.stride] },
-        ]);
+        b.node(
+          "MaxPool",
+          [(x as Value).name],
+          [result],
+          [
+            { name: "kernel_shape", ints: [node.size, node.size] },
+            { name: "strides", ints: [node.stride, node.stride] },
+          ],
+        );
         set(true);
         break;
       }
       case "globalMaxPool": {
         const xv = x as Value;
         if (xv.nchw) {
-          b.node("ReduceMax", [xv.name], [result], [
-            { name: "axes", ints: [2, 3] },
-            { name: "keepdims", i: 0 },
-          ]);
+          b.node(
+            "ReduceMax",
+            [xv.name],
+            [result],
+            [
+              { name: "axes", ints: [2, 3] },
+              { name: "keepdims", i: 0 },
+            ],
+          );
         } else {
           b.node("Flatten", [xv.name], [out(node, "flat")], [{ name: "axis", i: 1 }]);
-          b.node("ReduceMax", [out(node, "flat")], [result], [
-            { name: "axes", ints: [1] },
-            { name: "keepdims", i: 1 },
-          ]);
+          b.node(
+            "ReduceMax",
+            [out(node, "flat")],
+            [result],
+            [
+              { name: "axes", ints: [1] },
+              { name: "keepdims", i: 1 },
+            ],
+          );
         }
         set(false);
         break;
@@ -368,10 +392,15 @@ export function exportOnnxGraph(
         const [h, wd] = inShape as [number, number];
         const [gh, gw] = node.grid;
         if (h % gh === 0 && wd % gw === 0) {
-          b.node("MaxPool", [xv.name], [out(node, "pool")], [
-            { name: "kernel_shape", ints: [h / gh, wd / gw] },
-            { name: "strides", ints: [h / gh, wd / gw] },
-          ]);
+          b.node(
+            "MaxPool",
+            [xv.name],
+            [out(node, "pool")],
+            [
+              { name: "kernel_shape", ints: [h / gh, wd / gw] },
+              { name: "strides", ints: [h / gh, wd / gw] },
+            ],
+          );
           b.node("Transpose", [out(node, "pool")], [out(node, "nhwc")], [{ name: "perm", ints: [0, 2, 3, 1] }]);
           b.node("Flatten", [out(node, "nhwc")], [result], [{ name: "axis", i: 1 }]);
         } else {
@@ -380,10 +409,15 @@ export function exportOnnxGraph(
             node.cols.forEach(([x0, x1], c) => {
               const cell = out(node, `cell${r}_${c}`);
               b.node("Slice", [xv.name, b.ints([y0, x0]), b.ints([y1, x1]), b.ints([2, 3])], [`${cell}:slice`]);
-              b.node("ReduceMax", [`${cell}:slice`], [cell], [
-                { name: "axes", ints: [2, 3] },
-                { name: "keepdims", i: 0 },
-              ]);
+              b.node(
+                "ReduceMax",
+                [`${cell}:slice`],
+                [cell],
+                [
+                  { name: "axes", ints: [2, 3] },
+                  { name: "keepdims", i: 0 },
+                ],
+              );
               cells.push(cell);
             });
           });
@@ -430,10 +464,15 @@ export function exportOnnxGraph(
       }
       case "l2Normalize": {
         const xv = x as Value;
-        b.node("ReduceSumSquare", [xv.name], [out(node, "ss")], [
-          { name: "axes", ints: [lastAxis(xv)] },
-          { name: "keepdims", i: 1 },
-        ]);
+        b.node(
+          "ReduceSumSquare",
+          [xv.name],
+          [out(node, "ss")],
+          [
+            { name: "axes", ints: [lastAxis(xv)] },
+            { name: "keepdims", i: 1 },
+          ],
+        );
         b.node("Max", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "clamped")]);
         b.node("Sqrt", [out(node, "clamped")], [out(node, "norm")]);
         b.node("Div", [xv.name, out(node, "norm")], [result]);
@@ -444,10 +483,15 @@ export function exportOnnxGraph(
         const xv = x as Value;
         const yv = y ?? fail(`'${node.name}' needs two inputs`);
         b.node("Sub", [xv.name, yv.name], [out(node, "diff")]);
-        b.node("ReduceSumSquare", [out(node, "diff")], [out(node, "ss")], [
-          { name: "axes", ints: [lastAxis(xv)] },
-          { name: "keepdims", i: 1 },
-        ]);
+        b.node(
+          "ReduceSumSquare",
+          [out(node, "diff")],
+          [out(node, "ss")],
+          [
+            { name: "axes", ints: [lastAxis(xv)] },
+            { name: "keepdims", i: 1 },
+          ],
+        );
         b.node("Add", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "eps")]);
         b.node("Sqrt", [out(node, "eps")], [result]);
         set(xv.nchw);
@@ -502,7 +546,10 @@ export function exportOnnxGraph(
     .int(1, opset >= 14 ? 8 : 7)
     .string(2, "l3kit")
     .string(3, "1")
-    .string(6, `L³-Net '${graph.config.name}' (${graph.config.fusion} head), inference mode; NHWC inputs, batch norm ${fold ? "folded" : "kept"}`)
+    .string(
+      6,
+      `L³-Net '${graph.config.name}' (${graph.config.fusion} head), inference mode; NHWC inputs, batch norm ${fold ? "folded" : "kept"}`,
+    )
     .message(7, graphW)
     .message(8, new PbWriter().string(1, "").int(2, opset))
     .message(14, new PbWriter().string(1, "l3kit.config").string(2, JSON.stringify(graph.config)));

@@ -39,7 +39,10 @@ export class PbWriter {
   private varint(v: number | bigint): void {
     if (typeof v === "number") {
       if (!Number.isSafeInteger(v)) throw new RangeError(`protobuf varint needs a safe integer, got ${v}`);
-      if (v < 0) return this.varint(BigInt(v));
+      if (v < 0) {
+        this.varint(BigInt(v));
+        return;
+      }
       while (v > 0x7f) {
         this.scratch.push((v % 128) | 0x80);
         v = Math.floor(v / 128);

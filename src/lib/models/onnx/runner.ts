@@ -187,8 +187,7 @@ function normalizeInputs(model: L3Net, inputs: InferenceInputs): Fed {
     const per = inputShape(model, which);
     const perSize = per.reduce((a, b) => a * b, 1);
     const data = x instanceof Float32Array ? x : x.data;
-    if (!(data instanceof Float32Array))
-      throw new ConfigError(`${which} must be a Float32Array`, { subject, reason: "bad-input" });
+    if (!(data instanceof Float32Array)) throw new ConfigError(`${which} must be a Float32Array`, { subject, reason: "bad-input" });
     let shape: number[];
     if (x instanceof Float32Array) {
       if (data.length === 0 || data.length % perSize !== 0)

@@ -1,0 +1,88 @@
+// A smoke run of `npm run bench`: tiny only, one repetition, the wasm backend (plus one that does not
+// load here), ONNX forward and a short leak check; checks the JSON and Markdown it writes.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { type BenchReport, formatBenchMarkdown, runBench } from "../../bench";
+import { tempDir } from "../helpers";
+
+describe("runBench (smoke)", () => {
+  it("writes <date>.json and <date>.md with the expected keys", { timeout: 120_000 }, async () => {
+    const tmp = tempDir();
+    const lines: string[] = [];
+    try {
+      const report = await runBench({
+        only: ["train", "forward", "onnx", "leak"],
+        presets: "tiny",
+        backends: "wasm,tensorflow-gpu",
+        reps: 1,
+        leakSteps: 2,
+        quick: true,
+        out: tmp.dir,
+        log: (l) => lines.push(l),
+        print: false,
+      });
+      const files = readdirSync(tmp.dir).sort();
+      assert.equal(files.length, 2, files.join(", "));
+      assert.match(files[0] as string, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.json$/);
+      assert.equal(path.join(tmp.dir, files[0] as string), report.files.json);
+      const json = JSON.parse(readFileSync(report.files.json, "utf8")) as BenchReport;
+      for (const key of [
+        "kind",
+        "date",
+        "options",
+        "machine",
+        "versions",
+        "backends",
+        "flops",
+        "train",
+        "forward",
+        "onnx",
+        "torch",
+        "ratios",
+        "data",
+        "synth",
+        "leak",
+        "memory",
+        "notes",
+      ])
+        assert.ok(key in json, `missing key ${key}`);
+      assert.equal(json.kind, "l3kit-bench");
+      assert.ok(json.machine.cores >= 1 && json.machine.memoryBytes > 0 && json.machine.cpuModel.length > 0);
+      assert.equal(json.versions["@tensorflow/tfjs"], "4.22.0");
+      const gpu = json.backends.find((b) => b.name === "tensorflow-gpu");
+      assert.equal(gpu?.loaded, false, "tfjs-node-gpu is not installed here");
+      const wasm = json.backends.find((b) => b.name === "wasm");
+      assert.equal(wasm?.loaded, true, wasm?.reason);
+      const train = json.train.find((r) => r.engine === "wasm" && r.preset === "tiny");
+      assert.ok(train && train.samplesPerSec > 0 && train.reps === 1 && Number.isFinite(train.loss), JSON.stringify(train));
+      assert.ok((train.peakRssBytes ?? 0) > 50 * 2 ** 20, "peak RSS recorded");
+      assert.ok(json.forward.find((r) => r.engine === "wasm")!.samplesPerSec > 0);
+      if (json.onnx?.available) assert.ok(json.forward.find((r) => r.engine === "onnx")!.samplesPerSec > 0);
+      assert.deepEqual(
+        { steps: json.leak?.steps, growth: json.leak?.growth, backend: json.leak?.backend },
+        { steps: 2, growth: 0, backend: "wasm" },
+      );
+      assert.equal(json.data, null);
+      assert.equal(json.torch, null, "torch was not asked for");
+      assert.equal(json.ratios[0]?.preset, "tiny");
+      const md = readFileSync(report.files.md, "utf8");
+      assert.equal(md.trim(), formatBenchMarkdown(json).trim());
+      assert.match(md, /## Training step \(samples\/s\)/);
+      assert.match(md, /\| tiny \| \d/);
+      assert.match(md, /## Tensor leak check/);
+      assert.match(md, /tfjs backend tensorflow-gpu not available/);
+      assert.ok(lines.some((l) => l.includes("tfjs wasm / tiny")));
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it("rejects unknown sections, presets and backends before running anything", async () => {
+    await assert.rejects(runBench({ only: ["speed"], print: false }), /unknown section 'speed'/);
+    await assert.rejects(runBench({ presets: "huge", print: false }), /unknown preset 'huge'/);
+    await assert.rejects(runBench({ backends: "webgpu", print: false }), /unknown backend 'webgpu'/);
+    await assert.rejects(runBench({ batch: "0", print: false }), /bench --batch: must be an integer >= 1/);
+  });
+});
