@@ -1,0 +1,2 @@
+export * from "./provenance";
+export * from "./table";

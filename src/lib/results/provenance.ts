@@ -1,0 +1,122 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** Everything needed to reproduce (or distrust) a result. Written beside every table. */
+export interface Provenance {
+  experiment: string;
+  config: unknown;
+  seeds: number[];
+  backend: { name: string; threads?: number; tfBackend?: string } | null;
+  versions: Record<string, string>;
+  git: { commit: string | null; dirty: boolean | null };
+  dataset: { manifest: string | null; sha256: string | null };
+  machine: { platform: string; arch: string; cpus: number; cpuModel: string; memGiB: number };
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  wallTimeSec: number;
+}
+
+function findPackageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 8; i++) {
+    try {
+      if (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")).name === "l3kit") return dir;
+    } catch {}
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+function versionOf(pkg: string): string | null {
+  try {
+    const file = require.resolve(`${pkg}/package.json`, { paths: [findPackageRoot()] });
+    const json = JSON.parse(readFileSync(file, "utf8"));
+    // An npm alias (e.g. tfjs-node → tfjs) reports the real package's name: say so.
+    return json.name === pkg ? json.version : `${json.name}@${json.version} (alias)`;
+  } catch {
+    return null;
+  }
+}
+
+/** Versions of node and the packages that shape results. Missing optional packages are omitted. */
+export function packageVersions(): Record<string, string> {
+  const out: Record<string, string> = { node: process.versions.node };
+  for (const pkg of [
+    "l3kit",
+    "@tensorflow/tfjs-core",
+    "@tensorflow/tfjs-backend-wasm",
+    "@tensorflow/tfjs-node",
+    "@tensorflow/tfjs-node-gpu",
+    "onnxruntime-node",
+    "danfojs-node",
+    "@ffmpeg-installer/ffmpeg",
+  ]) {
+    const v = pkg === "l3kit" ? JSON.parse(readFileSync(path.join(findPackageRoot(), "package.json"), "utf8")).version : versionOf(pkg);
+    if (v) out[pkg] = v;
+  }
+  return out;
+}
+
+/** The git commit of the l3kit checkout and whether it has uncommitted changes (null outside git). */
+export function gitState(cwd: string = findPackageRoot()): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
+    const status = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+      cwd,
+      stdio: ["ignore", "pipe", "ignore"],
+    }).toString();
+    return { commit, dirty: status.trim().length > 0 };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+/** sha256 of a file's bytes (null when it cannot be read). */
+export function fileSha256(file: string | null | undefined): string | null {
+  if (!file) return null;
+  try {
+    return createHash("sha256").update(readFileSync(file)).digest("hex");
+  } catch {
+    return null;
+  }
+}
+
+/** Collects provenance for a finished run. */
+export function collectProvenance(args: {
+  experiment: string;
+  config: unknown;
+  seeds: number[];
+  backend?: Provenance["backend"];
+  manifest?: string | null;
+  startedAt: Date;
+  finishedAt?: Date;
+}): Provenance {
+  const finished = args.finishedAt ?? new Date();
+  const cpus = os.cpus();
+  return {
+    experiment: args.experiment,
+    config: args.config,
+    seeds: args.seeds,
+    backend: args.backend ?? null,
+    versions: packageVersions(),
+    git: gitState(),
+    dataset: { manifest: args.manifest ?? null, sha256: fileSha256(args.manifest) },
+    machine: {
+      platform: process.platform,
+      arch: process.arch,
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model ?? "unknown",
+      memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    },
+    command: process.argv.slice(1).join(" "),
+    startedAt: args.startedAt.toISOString(),
+    finishedAt: finished.toISOString(),
+    wallTimeSec: Math.round((finished.getTime() - args.startedAt.getTime()) / 100) / 10,
+  };
+}
