@@ -423,19 +423,20 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   let bestCheckpoint: string | null = best ? path.join(ckptDir, "best") : null;
 
   const elapsed = () => elapsedBefore + (Date.now() - t0) / 1000;
+  /** Everything besides model and optimizer that a checkpoint needs to resume exactly. */
+  const checkpointState = (): CheckpointState => ({
+    step,
+    epoch,
+    pairsPerEpoch,
+    sampler: lastSamplerState,
+    best,
+    evalsSinceBest,
+    elapsedSec: elapsed(),
+    config: cfg,
+    window: { loss: windowLoss, accuracy: windowAcc, n: windowN, samples: windowSamples, seconds: windowSec },
+  });
   const writeCheckpoint = async () => {
-    const state: CheckpointState = {
-      step,
-      epoch,
-      pairsPerEpoch,
-      sampler: lastSamplerState,
-      best,
-      evalsSinceBest,
-      elapsedSec: elapsed(),
-      config: cfg,
-      window: { loss: windowLoss, accuracy: windowAcc, n: windowN, samples: windowSamples, seconds: windowSec },
-    };
-    const dir = await saveCheckpoint(ckptDir, `step-${String(step).padStart(8, "0")}`, model, optimizer, state);
+    const dir = await saveCheckpoint(ckptDir, `step-${String(step).padStart(8, "0")}`, model, optimizer, checkpointState());
     if (!checkpoints.includes(dir)) checkpoints.push(dir);
     await pruneCheckpoints(ckptDir, cfg.keepLast);
     await opts.callbacks?.onCheckpoint?.(dir, step);
@@ -448,16 +449,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
     if (!best || r.accuracy > best.valAccuracy) {
       best = { step, valAccuracy: r.accuracy };
       evalsSinceBest = 0;
-      bestCheckpoint = await saveCheckpoint(ckptDir, "best", model, optimizer, {
-        step,
-        epoch,
-        pairsPerEpoch,
-        sampler: lastSamplerState,
-        best,
-        evalsSinceBest,
-        elapsedSec: elapsed(),
-        config: cfg,
-      });
+      bestCheckpoint = await saveCheckpoint(ckptDir, "best", model, optimizer, checkpointState());
     } else {
       evalsSinceBest++;
     }
