@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { buildL3Net, FUSION_KINDS, type FusionKind, getL3Weights, type L3Net, setL3Weights } from "../../src/lib/models";
 import { ConfigError, L3kitError, Rng } from "../../src/lib/util";
+import { batchNormTraining } from "../../src/lib/models/runtime";
 import { useFastCpuConvFilterGrad } from "./fast-conv-grad";
 
 tf.enableProdMode();
@@ -237,6 +238,46 @@ describe("training", () => {
       m.dispose();
     });
   }
+
+  test("batch norm in training: the hand-written gradient equals autodiff through moments + batchNorm", () => {
+    const rng = new Rng(11);
+    const [b, h, w, c] = [3, 5, 4, 6];
+    const x = tf.tensor4d(
+      Float32Array.from({ length: b * h * w * c }, () => rng.normal(0.7, 2)),
+      [b, h, w, c],
+    );
+    const gamma = tf.tensor1d(Float32Array.from({ length: c }, () => rng.normal(1, 0.3)));
+    const beta = tf.tensor1d(Float32Array.from({ length: c }, () => rng.normal(0, 0.3)));
+    // A non-uniform upstream gradient, so every term of dx matters.
+    const weights = tf.tensor4d(
+      Float32Array.from({ length: b * h * w * c }, () => rng.normal()),
+      [b, h, w, c],
+    );
+    const eps = 1e-3;
+    const reference = (xx: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.batchNorm(xx as tf.Tensor4D, mean, variance, bb, g, eps), weights));
+    };
+    const mine = (xx: tf.Tensor, g: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTraining(xx as tf.Tensor4D, g, bb, eps), weights));
+    const want = tf.grads(reference)([x, gamma, beta]);
+    const got = tf.grads(mine)([x, gamma, beta]);
+    const fwd = maxAbsDiff(reference(x, gamma, beta).dataSync(), mine(x, gamma, beta).dataSync());
+    assert.ok(fwd < 1e-4, `forward differs by ${fwd}`);
+    ["x", "gamma", "beta"].forEach((name, i) => {
+      const d = maxAbsDiff(want[i]!.dataSync(), got[i]!.dataSync());
+      assert.ok(d < 1e-4, `d${name} differs by ${d}`);
+    });
+    // The statistics handed to onStats are the batch mean and biased variance.
+    let seen: number[] = [];
+    tf.tidy(() => {
+      batchNormTraining(x, gamma, beta, eps, (m, v) => {
+        seen = [...m.dataSync(), ...v.dataSync()];
+      });
+    });
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    assert.ok(maxAbsDiff(seen, [...mean.dataSync(), ...variance.dataSync()]) < 1e-5);
+    tf.dispose([x, gamma, beta, weights, mean, variance, ...want, ...got]);
+  });
 
   test("batch norm: moving statistics follow momentum 0.99 (unbiased variance) in training only", () => {
     const m = buildL3Net("tiny", { seed: 2 });

@@ -10,12 +10,15 @@ import { avcScores, evaluateAvc, localizationMaps, towerFeatureExtractor } from 
 import {
   buildL3Net,
   createInferenceRunner,
+  embedAudio,
+  embedImage,
   type L3Net,
   onnxRuntimeStatus,
   resolveInferenceEngine,
   setOnnxRuntimeLoader,
   sharedInferenceRunner,
 } from "../../src/lib/models";
+import { Rng } from "../../src/lib/util";
 import { repoRoot, tempDir } from "../helpers";
 import { randomInputs, randomizeBatchNorm, relError } from "./helpers";
 
@@ -72,6 +75,37 @@ describe("forward-only evaluation on the ONNX engine", { skip }, () => {
         assert.ok(relError(fo.features, ft.features) < 1e-4, `${tower}/${feature}`);
       }
     }
+  });
+
+  it("embedAudio / embedImage: onnx embeddings equal tfjs embeddings (global and grid pooling)", async () => {
+    const rng = new Rng("embed-engine");
+    const sr = avol.config.audio.frontEnd.sampleRate;
+    const samples = Float32Array.from({ length: Math.round(2.3 * sr) }, () => rng.normal(0, 0.1));
+    // A runner that counts its calls: the embeddings must come from it.
+    const onnx = createInferenceRunner(avol, { prefer: "onnx" });
+    let calls = 0;
+    const counted = {
+      ...onnx,
+      engine: onnx.engine,
+      model: avol,
+      run: (...a: Parameters<typeof onnx.run>) => {
+        calls++;
+        return onnx.run(...a);
+      },
+    };
+    for (const pooling of ["global", "grid"] as const) {
+      const eo = await embedAudio(avol, samples, sr, { hopSec: 0.5, pooling, batchSize: 3, engine: counted });
+      const et = await embedAudio(avol, samples, sr, { hopSec: 0.5, pooling, batchSize: 3, engine: "tfjs" });
+      assert.deepEqual([eo.timestamps, eo.dim], [et.timestamps, et.dim]);
+      assert.ok(relError(eo.embeddings, et.embeddings) < 1e-4, `audio ${pooling}`);
+    }
+    const frames = [0, 1, 2].map(() => ({ width: 80, height: 72, data: Uint8Array.from({ length: 80 * 72 * 3 }, () => rng.int(256)) }));
+    const io = await embedImage(avol, frames, { batchSize: 2, engine: "onnx" });
+    const it_ = await embedImage(avol, frames, { batchSize: 2, engine: "tfjs" });
+    assert.equal(io.count, 3);
+    assert.ok(relError(io.embeddings, it_.embeddings) < 1e-4, "image");
+    assert.equal(calls, 4, "two batches of 3 windows (5 windows) per pooling ran on the ONNX runner");
+    await onnx.dispose();
   });
 
   it("localizationMaps: unit and similarity maps on onnx equal the tfjs ones", async () => {

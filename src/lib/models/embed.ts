@@ -16,6 +16,7 @@ import { audioInputShape, audioWindowSamples } from "./config";
 import { computeAudioInput, computeFrameInput } from "./frontend";
 import type { L3Net } from "./model";
 import { encodeNpz } from "./npz";
+import { type InferenceEngineChoice, inferenceRunnerFor } from "./onnx";
 import { resampleAudio } from "./resample";
 import { loadModel } from "./checkpoint";
 
@@ -41,6 +42,8 @@ export interface EmbedAudioOptions {
   pooling?: EmbeddingPooling;
   /** Windows per forward pass (default 32). */
   batchSize?: number;
+  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
+  engine?: InferenceEngineChoice;
   /** Centre the first window on t = 0 (default true, as OpenL3). */
   center?: boolean;
 }
@@ -93,7 +96,14 @@ async function towerEmbed(
   batch: Float32Array,
   shape: number[],
   kind: "global" | "grid",
+  engine?: InferenceEngineChoice,
 ): Promise<Float32Array> {
+  const runner = inferenceRunnerFor(model, engine);
+  if (runner.engine !== "tfjs") {
+    const name = `${part}${kind === "grid" ? "Grid" : "Embedding"}`;
+    const input = { data: batch, shape };
+    return (await runner.run(part === "vision" ? { frames: input } : { audio: input }, [name]))[name]!.data;
+  }
   const x = tf.tensor4d(batch, shape as [number, number, number, number], "float32");
   try {
     const out = part === "vision" ? model.visionTower(x, { grid: kind === "grid" }) : model.audioTower(x, { grid: kind === "grid" });
@@ -146,7 +156,7 @@ export async function embedAudio(
       if (to > from) win.set(x.subarray(from, to), from - start);
       batch.set(computeAudioInput(fe, win), j * per);
     }
-    out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind), b0 * dim);
+    out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind, opts.engine), b0 * dim);
   }
   const timestamps = Array.from({ length: plan.count }, (_, i) => roundTime(i * hopSec));
   return { timestamps, embeddings: out, dim };
@@ -156,6 +166,8 @@ export async function embedAudio(
 export interface EmbedImageOptions {
   pooling?: EmbeddingPooling;
   batchSize?: number;
+  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
+  engine?: InferenceEngineChoice;
 }
 
 /**
@@ -177,7 +189,7 @@ export async function embedImage(
     const chunk = list.slice(b0, b0 + batchSize);
     const batch = new Float32Array(chunk.length * per);
     for (let j = 0; j < chunk.length; j++) batch.set(computeFrameInput(model.config, chunk[j] as RgbFrame), j * per);
-    out.set(await towerEmbed(model, "vision", batch, [chunk.length, s, s, 3], kind), b0 * dim);
+    out.set(await towerEmbed(model, "vision", batch, [chunk.length, s, s, 3], kind, opts.engine), b0 * dim);
   }
   return { embeddings: out, dim, count: list.length };
 }
@@ -193,6 +205,8 @@ export interface EmbedVideoOptions {
   /** Vision pooling (default "global"). */
   visionPooling?: EmbeddingPooling;
   batchSize?: number;
+  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
+  engine?: InferenceEngineChoice;
   /** Most frames to embed (default 100000), a guard against a wrong frame hop. */
   maxFrames?: number;
 }
@@ -221,6 +235,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
       hopSec: opts.hopSec,
       pooling: opts.pooling,
       batchSize: opts.batchSize,
+      engine: opts.engine,
     });
   }
   let vision: Embeddings | null = null;
@@ -235,7 +250,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
     for (let b0 = 0; b0 < times.length; b0 += batchSize) {
       const chunk = times.slice(b0, b0 + batchSize);
       const frames = await readFrames(file, chunk, { shortSide: model.config.vision.frontEnd.resizeTo });
-      const e = await embedImage(model, frames, { pooling: kind, batchSize });
+      const e = await embedImage(model, frames, { pooling: kind, batchSize, engine: opts.engine });
       out.set(e.embeddings, b0 * dim);
     }
     vision = { timestamps: times, embeddings: out, dim };
@@ -266,6 +281,8 @@ export interface EmbedCommandOptions {
   pooling?: EmbeddingPooling;
   visionPooling?: EmbeddingPooling;
   batchSize?: number;
+  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
+  engine?: InferenceEngineChoice;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -312,6 +329,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
           pooling: opts.pooling,
           visionPooling: opts.visionPooling,
           batchSize: opts.batchSize,
+          engine: opts.engine,
         });
         const outputs: string[] = [];
         if (format === "json") {
