@@ -546,6 +546,10 @@ function maxPoolGrad(args: { inputs: Inputs; backend: unknown; attrs: Attrs }): 
     const dyo = s.offset32(dy);
     const dxo = s.offset32(dx);
     heap.fill(0, dxo, dxo + N * H * W * C);
+    if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && top === 0 && left === 0 && 2 * Ho <= H && 2 * Wo <= W) {
+      maxPoolGrad2x2(heap, xo, dyo, dxo, N, H, W, C, Ho, Wo);
+      return dx;
+    }
     const best = new Float32Array(C);
     const where = new Int32Array(C);
     for (let n = 0; n < N; n++) {
@@ -581,6 +585,58 @@ function maxPoolGrad(args: { inputs: Inputs; backend: unknown; attrs: Attrs }): 
     }
     return dx;
   });
+}
+
+/**
+ * The L³-Net's pooling (2×2, stride 2, no padding) without the per-window bookkeeping: the same
+ * first-strict-maximum rule, windows do not overlap, so each gradient is written once (dx is zeroed).
+ */
+function maxPoolGrad2x2(
+  heap: Float32Array,
+  xo: number,
+  dyo: number,
+  dxo: number,
+  N: number,
+  H: number,
+  W: number,
+  C: number,
+  Ho: number,
+  Wo: number,
+): void {
+  const row = W * C;
+  for (let n = 0; n < N; n++) {
+    for (let yr = 0; yr < Ho; yr++) {
+      for (let yc = 0; yc < Wo; yc++) {
+        const b00 = (n * H + 2 * yr) * row + 2 * yc * C;
+        const b01 = b00 + C;
+        const b10 = b00 + row;
+        const b11 = b10 + C;
+        const g = dyo + ((n * Ho + yr) * Wo + yc) * C;
+        for (let d = 0; d < C; d++) {
+          let m = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          let v = heap[xo + b00 + d]!;
+          if (v > m) {
+            m = v;
+            at = b00;
+          }
+          v = heap[xo + b01 + d]!;
+          if (v > m) {
+            m = v;
+            at = b01;
+          }
+          v = heap[xo + b10 + d]!;
+          if (v > m) {
+            m = v;
+            at = b10;
+          }
+          v = heap[xo + b11 + d]!;
+          if (v > m) at = b11;
+          if (at >= 0) heap[dxo + at + d] = heap[g + d]!;
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
