@@ -83,7 +83,7 @@ async function tfjsJob(job: Extract<BenchJob, { kind: "tfjs" }>): Promise<TfjsJo
     let loss = Number.NaN;
     const microBatches = job.microBatches ?? 1;
     const step = () => {
-      loss = trainStep(model, optimizer, batch, 1e-4, microBatches).loss;
+      loss = trainStep(model, optimizer, batch, 1e-4, { microBatches }).loss;
     };
     if (job.train) out.train = { ...(await timeReps(step, job, job.batch, 3 * flops * job.batch)), loss, microBatches };
     if (job.leakSteps > 0) {

@@ -165,7 +165,7 @@ test("gradient accumulation over micro-batches matches one full batch", async ()
     const o = new Adam();
     // BN statistics differ between a batch of 8 and micro-batches of 4, so compare without BN updates
     // through the loss value and the update direction of a head parameter only when micro = 1 vs 1.
-    const r = trainStep(m, o, batch!, 1e-3, micro);
+    const r = trainStep(m, o, batch!, 1e-3, { microBatches: micro });
     const w = getL3Weights(m)["fusion/logits/kernel"]?.data ?? new Float32Array();
     m.dispose();
     o.dispose();

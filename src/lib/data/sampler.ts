@@ -44,6 +44,11 @@ export interface AvcSamplerOptions {
   pairsPerEpoch?: number;
   /** Length of the audio window in seconds (default 1): times keep it inside the clip when possible. */
   windowSec?: number;
+  /**
+   * Every pair a positive (default false): for training with in-batch negatives, where the
+   * negatives are made by pairing each frame with the audio of other pairs of its batch.
+   */
+  positivesOnly?: boolean;
 }
 
 /** Everything needed to resume a sampler exactly (JSON-serialisable). */
@@ -56,6 +61,8 @@ export interface AvcSamplerState {
   position: number;
   pairsPerEpoch: number;
   windowSec: number;
+  /** Present (true) when every pair is a positive. */
+  positivesOnly?: boolean;
   /** Fingerprint of the clips (ids, durations, times), checked on restore. */
   clipsHash: string;
   /** Clips excluded after a decode failure. */
@@ -70,7 +77,8 @@ interface EpochPlan {
 
 /**
  * Draws AVC pairs. Each epoch shuffles the usable clips as frame sources (cycled when the epoch is
- * longer than the clip count) and a label list with exactly half positives. Positive: a frame at t
+ * longer than the clip count) and a label list with exactly half positives (all positives with
+ * `positivesOnly`). Positive: a frame at t
  * and the audio window centred on t, same clip. Negative: the frame from one clip, audio from a
  * different clip at its own random time. Times lie in [w/2, duration − w/2] (w = window), or at the
  * middle of clips shorter than w.
@@ -82,6 +90,7 @@ export class AvcPairSampler {
   readonly seed: number | string;
   readonly windowSec: number;
   readonly pairsPerEpoch: number;
+  readonly positivesOnly: boolean;
   readonly clipsHash: string;
   private _epoch = 0;
   private _position = 0;
@@ -96,6 +105,7 @@ export class AvcPairSampler {
   ) {
     this.seed = opts.seed ?? 0;
     this.windowSec = opts.windowSec ?? 1;
+    this.positivesOnly = opts.positivesOnly ?? false;
     if (!(this.windowSec > 0)) throw new ConfigError(`must be > 0, got ${this.windowSec}`, { subject: "windowSec" });
     this.eligible = [];
     clips.forEach((c, i) => {
@@ -121,7 +131,12 @@ export class AvcPairSampler {
 
   /** Restores a sampler saved with {@link AvcPairSampler.state} over the same clips. */
   static fromState(clips: readonly AvcClip[], state: AvcSamplerState): AvcPairSampler {
-    const s = new AvcPairSampler(clips, { seed: state.seed, pairsPerEpoch: state.pairsPerEpoch, windowSec: state.windowSec });
+    const s = new AvcPairSampler(clips, {
+      seed: state.seed,
+      pairsPerEpoch: state.pairsPerEpoch,
+      windowSec: state.windowSec,
+      positivesOnly: state.positivesOnly ?? false,
+    });
     s.restore(state);
     return s;
   }
@@ -226,6 +241,7 @@ export class AvcPairSampler {
       position: this._position,
       pairsPerEpoch: this.pairsPerEpoch,
       windowSec: this.windowSec,
+      ...(this.positivesOnly ? { positivesOnly: true } : {}),
       clipsHash: this.clipsHash,
       excluded: [...this.excluded].sort((a, b) => a - b),
     };
@@ -242,9 +258,16 @@ export class AvcPairSampler {
         reason: "state-mismatch",
       });
     }
-    if (state.seed !== this.seed || state.pairsPerEpoch !== this.pairsPerEpoch || state.windowSec !== this.windowSec) {
+    const positivesOnly = state.positivesOnly ?? false;
+    if (
+      state.seed !== this.seed ||
+      state.pairsPerEpoch !== this.pairsPerEpoch ||
+      state.windowSec !== this.windowSec ||
+      positivesOnly !== this.positivesOnly
+    ) {
+      const labels = (p: boolean) => (p ? "positives only" : "balanced labels");
       throw new L3kitError(
-        `saved with seed ${state.seed}, ${state.pairsPerEpoch} pairs/epoch, window ${state.windowSec}s; this sampler has ${this.seed}, ${this.pairsPerEpoch}, ${this.windowSec}s`,
+        `saved with seed ${state.seed}, ${state.pairsPerEpoch} pairs/epoch, window ${state.windowSec}s, ${labels(positivesOnly)}; this sampler has ${this.seed}, ${this.pairsPerEpoch}, ${this.windowSec}s, ${labels(this.positivesOnly)}`,
         { subject: "sampler state", reason: "state-mismatch" },
       );
     }
@@ -259,6 +282,7 @@ export class AvcPairSampler {
     if (this.plan?.epoch !== epoch) {
       const rng = new Rng(`${this.seed}|avc-epoch|${epoch}`);
       this.plan = { epoch, ...makePlan(this.eligible, this.pairsPerEpoch, rng) };
+      if (this.positivesOnly) this.plan.labels.fill(1);
     }
     return this.plan;
   }

@@ -167,6 +167,7 @@ export class L3Net {
   private readonly names = new Map<tf.Variable, string>();
   private readonly specs = new Map<string, ParamSpec>();
   private disposed = false;
+  private cut: { vision: string; audio: string } | undefined;
 
   constructor(config: L3NetConfig, opts: BuildOptions = {}) {
     this.config = config;
@@ -324,6 +325,31 @@ export class L3Net {
     return this.namedVariables()
       .filter((v) => v.role === "kernel")
       .map((v) => v.variable);
+  }
+
+  /**
+   * Where the two modalities meet: the vision-only and audio-only nodes that the joint part of the
+   * head reads (concat: the pooled embeddings; euclidean, cosine: the L2-normalised projections;
+   * avol: the per-location vision projection and the audio projection). Computing these once per
+   * sample and feeding them back through {@link L3Net.run} scores any frame–audio combination for
+   * the cost of the joint part alone (in-batch negatives).
+   */
+  get jointInputs(): { vision: string; audio: string } {
+    if (!this.cut) {
+      const modality = new Map<string, Set<string>>();
+      const read = new Set<string>();
+      for (const n of this.graph.nodes) {
+        const m = n.op === "input" ? new Set([n.part]) : new Set(n.inputs.flatMap((i) => [...(modality.get(i) ?? [])]));
+        modality.set(n.name, m);
+        if (m.size === 2) for (const i of n.inputs) if (modality.get(i)?.size === 1) read.add(i);
+      }
+      const vision = [...read].filter((r) => modality.get(r)?.has("vision"));
+      const audio = [...read].filter((r) => modality.get(r)?.has("audio"));
+      if (vision.length !== 1 || audio.length !== 1)
+        throw new L3kitError(`the head reads ${[...read].join(", ")}: no single vision/audio cut`, { subject: `model '${this.config.name}'` });
+      this.cut = { vision: vision[0] as string, audio: audio[0] as string };
+    }
+    return this.cut;
   }
 
   /** The variable of a parameter name; throws if there is none. */

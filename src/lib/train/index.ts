@@ -5,3 +5,4 @@ export * from "./optimizer";
 export * from "./progress";
 export * from "./schedule";
 export * from "./transforms";
+export * from "./pairing";

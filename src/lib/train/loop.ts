@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { type AvcBatch, type AvcPair, AvcPairSampler, type AvcTransforms, avcBatches, type PairSource, type SkippedClip } from "../data";
 import type { L3Net } from "../models";
-import { ConfigError, L3kitError, writeFileAtomic } from "../util";
+import { ConfigError, L3kitError, writeFileAtomic, yieldToEventLoop } from "../util";
 import {
   type CheckpointState,
   listCheckpoints,
@@ -18,9 +18,13 @@ import {
   pruneCheckpoints,
 } from "./checkpoint";
 import { Adam } from "./optimizer";
+import { inBatchLogits, inBatchLossAndAccuracy, inBatchPairs } from "./pairing";
 import { createProgress } from "./progress";
 import { learningRateAt } from "./schedule";
 import { avcTransforms } from "./transforms";
+
+/** How training pairs are made: the paper's sampled 50/50 pairs, or in-batch negatives ({@link inBatchPairs}). */
+export type AvcPairing = "sampled" | "in-batch";
 
 /** Hyper-parameters and bookkeeping of a training run (all plain data; stored in checkpoints). */
 export interface TrainAvcConfig {
@@ -30,6 +34,14 @@ export interface TrainAvcConfig {
   batchSize: number;
   /** Gradient accumulation: each step's batch is split into this many micro-batches. */
   microBatches: number;
+  /**
+   * `sampled` (the paper): independently drawn pairs, half positives. `in-batch`: every drawn pair is
+   * a positive and each frame is also scored against the audio of `negatives` other batch entries,
+   * so each tower pass yields more scored pairs (validation always uses sampled 50/50 pairs).
+   */
+  pairing: AvcPairing;
+  /** In-batch negatives per frame (with `pairing: "in-batch"`; at most batch/microBatches − 1). */
+  negatives: number;
   /** Peak learning rate (paper: 1e-4). */
   lr: number;
   warmupSteps: number;
@@ -66,6 +78,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainAvcConfig = {
   steps: 1000,
   batchSize: 16,
   microBatches: 1,
+  pairing: "sampled",
+  negatives: 1,
   lr: 1e-4,
   warmupSteps: 0,
   schedule: "constant",
@@ -174,6 +188,13 @@ export function validateTrainConfig(c: TrainAvcConfig): void {
   posInt("concurrency");
   posInt("warmupSteps", 0);
   posInt("pairsPerEpoch", 0);
+  posInt("negatives");
+  if (c.pairing !== "sampled" && c.pairing !== "in-batch")
+    throw new ConfigError(`must be 'sampled' or 'in-batch', got '${c.pairing}'`, { subject: "train.pairing" });
+  if (c.pairing === "in-batch" && c.batchSize / c.microBatches < 2)
+    throw new ConfigError(`in-batch negatives need at least 2 pairs per micro-batch, got ${c.batchSize / c.microBatches}`, {
+      subject: "train.batchSize",
+    });
   if (c.batchSize % c.microBatches !== 0) {
     throw new ConfigError(`batch size ${c.batchSize} is not divisible into ${c.microBatches} micro-batches`, {
       subject: "train.microBatches",
@@ -249,18 +270,35 @@ export function evaluateBatches(model: L3Net, batches: readonly AvcBatch[]): { l
   return { loss: n ? lossSum / n : Number.NaN, accuracy: n ? correct / n : Number.NaN, n };
 }
 
+/** How {@link trainStep} turns a batch into scored pairs. */
+export interface TrainStepOptions {
+  /** Gradient accumulation: the batch is split into this many micro-batches (default 1). */
+  microBatches?: number;
+  /**
+   * `sampled` (default, the paper): the batch's own 50/50 pairs. `in-batch`: every pair of the batch
+   * is a positive, and each frame is also scored against the audio of `negatives` other pairs of its
+   * (micro-)batch ({@link inBatchPairs}).
+   */
+  pairing?: AvcPairing;
+  /** In-batch negatives per frame (default 1; capped at the micro-batch size − 1). */
+  negatives?: number;
+}
+
 /**
  * One optimizer step on a batch: forward in training mode, softmax cross-entropy, gradients
  * (accumulated over micro-batches), Adam. Everything runs inside one `tf.tidy`, so no tensor
- * survives a step except the variables themselves.
+ * survives a step except the variables themselves. The loss and accuracy returned are the batch's
+ * (with in-batch pairing: weighted so that positives and negatives count half each).
  */
 export function trainStep(
   model: L3Net,
   optimizer: Adam,
   batch: AvcBatch,
   lr: number,
-  microBatches = 1,
+  opts: TrainStepOptions = {},
 ): { loss: number; accuracy: number } {
+  const microBatches = opts.microBatches ?? 1;
+  const inBatch = opts.pairing === "in-batch";
   const named = model.namedVariables().filter((v) => v.trainable);
   const vars: Record<string, tf.Variable> = {};
   const byTfName = new Map<string, string>();
@@ -283,20 +321,31 @@ export function trainStep(
       const f = microBatches === 1 ? frames : frames.slice([k * mb, 0, 0, 0], [mb, -1, -1, -1]);
       const a = microBatches === 1 ? audio : audio.slice([k * mb, 0, 0, 0], [mb, -1, -1, -1]);
       const y = microBatches === 1 ? labels : labels.slice([k * mb], [mb]);
-      let logits: tf.Tensor2D | null = null;
+      const pairs = inBatch
+        ? inBatchPairs(
+            batch.pairs.slice(k * mb, (k + 1) * mb).map((p) => p.frame.id),
+            opts.negatives ?? 1,
+          )
+        : null;
+      let accuracy: tf.Scalar | null = null;
       const { value, grads } = tf.variableGrads(
         () => {
+          if (pairs) {
+            const r = inBatchLossAndAccuracy(inBatchLogits(model, f, a, pairs), pairs);
+            accuracy = tf.keep(r.accuracy);
+            return r.loss;
+          }
           const out = model.forward({ frames: f, audio: a }, { training: true });
-          logits = tf.keep(out.logits);
-          return model.lossAndAccuracy(y, out.logits).loss;
+          const r = model.lossAndAccuracy(y, out.logits);
+          accuracy = tf.keep(r.accuracy);
+          return r.loss;
         },
         named.map((v) => v.variable),
       );
       lossSum += (value.dataSync()[0] as number) * mb;
-      const kept = logits as unknown as tf.Tensor2D;
-      const pred = tf.argMax(kept, 1);
-      correct += tf.sum(tf.cast(tf.equal(pred, y), "int32")).dataSync()[0] as number;
-      kept.dispose(); // kept out of variableGrads' own tidy, so freed here
+      const acc = accuracy as unknown as tf.Scalar;
+      correct += (acc.dataSync()[0] as number) * mb;
+      acc.dispose(); // kept out of variableGrads' own tidy, so freed here
       const next: Record<string, tf.Tensor> = {};
       for (const [tfName, g] of Object.entries(grads)) {
         const name = byTfName.get(tfName);
@@ -350,7 +399,8 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   const metricsFile = path.join(out, "metrics.jsonl");
 
   const optimizer = new Adam({ weightDecay: 2 * cfg.weightDecay });
-  let sampler = new AvcPairSampler(opts.train.clips, { seed: cfg.seed, pairsPerEpoch });
+  const positivesOnly = cfg.pairing === "in-batch";
+  let sampler = new AvcPairSampler(opts.train.clips, { seed: cfg.seed, pairsPerEpoch, positivesOnly });
   let step = 0;
   let best: TrainAvcResult["best"] = null;
   let evalsSinceBest = 0;
@@ -363,9 +413,15 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
     const latest = await readLatestCheckpoint(ckptDir);
     if (latest) {
       const st = await restoreCheckpoint(latest, model, optimizer);
-      if (st.pairsPerEpoch !== pairsPerEpoch || st.config.batchSize !== cfg.batchSize || st.config.seed !== cfg.seed) {
+      const pairing = st.config.pairing ?? "sampled";
+      if (
+        st.pairsPerEpoch !== pairsPerEpoch ||
+        st.config.batchSize !== cfg.batchSize ||
+        st.config.seed !== cfg.seed ||
+        pairing !== cfg.pairing
+      ) {
         throw new ConfigError(
-          `cannot resume ${latest}: it was trained with batch ${st.config.batchSize}, seed ${st.config.seed}, ${st.pairsPerEpoch} pairs/epoch; now ${cfg.batchSize}, ${cfg.seed}, ${pairsPerEpoch}`,
+          `cannot resume ${latest}: it was trained with batch ${st.config.batchSize}, seed ${st.config.seed}, ${st.pairsPerEpoch} pairs/epoch, ${pairing} pairs; now ${cfg.batchSize}, ${cfg.seed}, ${pairsPerEpoch}, ${cfg.pairing}`,
           { subject: "resume" },
         );
       }
@@ -478,7 +534,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       }
       const lr = learningRateAt({ lr: cfg.lr, warmupSteps: cfg.warmupSteps, kind: cfg.schedule, totalSteps: cfg.steps }, step);
       const ts = Date.now();
-      const r = trainStep(model, optimizer, batch, lr, cfg.microBatches);
+      const r = trainStep(model, optimizer, batch, lr, { microBatches: cfg.microBatches, pairing: cfg.pairing, negatives: cfg.negatives });
       const dt = (Date.now() - ts) / 1000;
       if (!Number.isFinite(r.loss))
         throw new L3kitError(`loss became ${r.loss} at step ${step + 1} (lr ${lr}); try a lower learning rate`, {
@@ -494,6 +550,8 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
       windowN++;
       windowSamples += batch.size;
       windowSec += dt;
+      // Prefetched batches resolve as microtasks: without this, signals (and a notebook's output) wait.
+      await yieldToEventLoop();
       const isEval = valBatches.length > 0 && ((cfg.evalEvery > 0 && step % cfg.evalEvery === 0) || step === cfg.steps);
       const timeUp = cfg.maxSeconds > 0 && elapsed() >= cfg.maxSeconds;
       const aborted = opts.signal?.aborted ?? false;

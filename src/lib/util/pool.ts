@@ -42,3 +42,12 @@ export async function mapPool<T, R>(items: readonly T[], concurrency: number, fn
   const pool = new Pool(concurrency);
   return Promise.all(items.map((item, i) => pool.run(() => fn(item, i))));
 }
+
+/**
+ * Lets the event loop run: timers, I/O and signal handlers (SIGINT / SIGTERM). A loop whose awaits
+ * all resolve at once (prefetched batches, synchronous cache reads) only ever runs microtasks and
+ * would starve them; long loops await this between items.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
