@@ -13,7 +13,7 @@ import { formatTrainSummary, trainAvc } from "../lib/train";
 import { ConfigError, writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
+import { CI_QUICK_TRAINING, DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
 import { type EvalSettings, evalRow, evaluateSuite } from "./evaluate";
 import type { Experiment } from "./types";
 
@@ -64,19 +64,13 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     preset: "tiny",
     heads: [...FUSION_KINDS],
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 800, evalEvery: 200, valPairs: 256, checkpointEvery: 200, maxSeconds: 0 },
+    train: { ...EXPERIMENT_TRAIN, steps: 600, evalEvery: 300, valPairs: 512, checkpointEvery: 300, maxSeconds: 0 },
     eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 100, seed: 0 },
   } as never,
   profiles: {
     ci: {
       seeds: 1,
-      "data.synthProfile": "tiny",
-      "data.synthClips": 24,
-      "data.perClip": 4,
-      "train.steps": 6,
-      "train.evalEvery": 3,
-      "train.valPairs": 16,
-      "train.checkpointEvery": 3,
+      ...CI_QUICK_TRAINING,
       "eval.avcPairs": 32,
       "eval.locPerClip": 1,
       "eval.probeEpochs": 30,

@@ -15,9 +15,12 @@ import {
   type SampleCache,
   type SynthProfileName,
 } from "../lib/data";
-import { type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
+import { randomWeightsModel } from "../lib/eval";
+import { type L3Net, type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
+import { collectProvenance, type TableRow, writeResults } from "../lib/results";
 import { splitSource } from "../lib/train";
 import { ConfigError } from "../lib/util";
+import type { ConfigObject, ConfigValue, ExperimentContext, ExperimentResult } from "./types";
 
 /** The data section of an experiment config. */
 export interface DataSection {
@@ -38,12 +41,27 @@ export interface DataSection {
 /** Defaults of the data section: the synthetic benchmark's default profile. */
 export const DEFAULT_DATA: DataSection = {
   manifest: "",
-  synthClips: 300,
+  synthClips: 1500,
   synthClasses: 10,
   synthProfile: "default",
   synthSeed: 1,
   cacheRoot: ".cache/l3kit",
-  perClip: 8,
+  perClip: 16,
+};
+
+/**
+ * `ci` profile overrides shared by the experiments that train a model: the tiny synthetic benchmark
+ * and a few training steps, so that a CI run takes seconds.
+ */
+export const CI_QUICK_TRAINING: Partial<Record<string, ConfigValue>> = {
+  "data.synthProfile": "tiny",
+  "data.synthClips": 24,
+  "data.perClip": 4,
+  "train.batchSize": 16,
+  "train.steps": 6,
+  "train.evalEvery": 3,
+  "train.valPairs": 16,
+  "train.checkpointEvery": 3,
 };
 
 /** The model section of an experiment config. */
@@ -155,6 +173,9 @@ export function splitOf(cache: SampleCache, split: string): PairSource {
   return src;
 }
 
+/** `--help` text of the evaluation experiments' `checkpoint` key (see obtainModel). */
+export const CHECKPOINT_HELP = "a trained model (…/checkpoints/best); empty: train one on the synthetic benchmark first";
+
 /**
  * The model an evaluation experiment probes: loaded from `checkpoint` when given (a training
  * checkpoint folder such as `…/checkpoints/best`, or a saved model), else trained here on the
@@ -195,4 +216,76 @@ export async function obtainModel(args: {
   });
   args.log(formatTrainSummary(r));
   return { model, source: path.join(args.out, "train") };
+}
+
+/** The config keys an evaluation experiment's model comes from (see obtainModel). */
+export type EvalModelConfig = Pick<Parameters<typeof obtainModel>[0], "checkpoint" | "model" | "data" | "train">;
+
+/** What an evaluation experiment probes. */
+export interface EvalModel {
+  model: L3Net;
+  /** The checkpoint loaded or the folder trained into (provenance's `checkpointUsed`). */
+  source: string;
+  /** The same network with random weights, for baselines: built on first call, disposed with the model. */
+  randomWeights: () => L3Net;
+}
+
+/**
+ * Obtains an evaluation experiment's model (see obtainModel) and runs `body` with it, so that every
+ * experiment disposes the model, and its random-weights twin, however `body` ends.
+ */
+export async function withEvalModel<T>(
+  ctx: Omit<ExperimentContext<ConfigObject>, "config">,
+  config: EvalModelConfig,
+  body: (m: EvalModel) => Promise<T>,
+): Promise<T> {
+  const { model, source } = await obtainModel({
+    checkpoint: config.checkpoint,
+    model: config.model,
+    data: config.data,
+    train: config.train,
+    seed: ctx.seeds[0] as number,
+    out: ctx.out,
+    resume: ctx.resume,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+  let random: L3Net | undefined;
+  const randomWeights = () => {
+    random ??= randomWeightsModel(model);
+    return random;
+  };
+  try {
+    return await body({ model, source, randomWeights });
+  } finally {
+    random?.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Writes an evaluation experiment's table with provenance that records which model was evaluated
+ * (`checkpointUsed`: results from a checkpoint and from a fresh training run must not be confused).
+ */
+export async function writeEvalResults(
+  ctx: Omit<ExperimentContext<ConfigObject>, "config">,
+  args: { experiment: string; config: object; source: string; data: PreparedData; table: TableRow[]; title: string; notes: string[] },
+): Promise<ExperimentResult> {
+  const provenance = collectProvenance({
+    experiment: args.experiment,
+    config: { ...args.config, checkpointUsed: args.source },
+    seeds: [ctx.seeds[0] as number],
+    backend: { name: ctx.backend.name, threads: ctx.backend.threads },
+    manifest: args.data.manifestPath,
+    startedAt: ctx.startedAt,
+  });
+  const written = await writeResults({
+    dir: ctx.out,
+    table: args.table,
+    provenance,
+    title: args.title,
+    resultsRoot: ctx.resultsRoot,
+    notes: args.notes,
+  });
+  return { out: ctx.out, files: written.files, summary: `${args.experiment}: ${path.relative(process.cwd(), ctx.out) || "."}/table.md` };
 }

@@ -4,12 +4,20 @@
  * 1 s windows, 5-fold cross-validation (mean ± std) — beside random weights and MFCC statistics.
  */
 import { createHash } from "node:crypto";
-import * as path from "node:path";
 import type { ManifestRow } from "../lib/data";
-import { mfccStatsExtractor, modelFeatureExtractor, randomWeightsModel, runProbeProtocol } from "../lib/eval";
-import { collectProvenance, type TableRow, writeResults } from "../lib/results";
+import { mfccStatsExtractor, modelFeatureExtractor, runProbeProtocol } from "../lib/eval";
+import type { TableRow } from "../lib/results";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { DEFAULT_DATA, type DataSection, type ModelSection, obtainModel, prepareDataset } from "./common";
+import {
+  CHECKPOINT_HELP,
+  CI_QUICK_TRAINING,
+  DEFAULT_DATA,
+  type DataSection,
+  type ModelSection,
+  prepareDataset,
+  withEvalModel,
+  writeEvalResults,
+} from "./common";
 import type { Experiment } from "./types";
 
 export interface Esc50ProbeConfig {
@@ -43,24 +51,14 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     checkpoint: "",
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 1500, maxSeconds: 360 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
     probe: { feature: "grid", folds: 5, epochs: 100 },
   } as never,
   profiles: {
-    ci: {
-      "data.synthProfile": "tiny",
-      "data.synthClips": 30,
-      "data.perClip": 4,
-      "train.steps": 6,
-      "train.evalEvery": 3,
-      "train.valPairs": 16,
-      "train.checkpointEvery": 3,
-      "train.maxSeconds": 0,
-      "probe.epochs": 20,
-    },
+    ci: { ...CI_QUICK_TRAINING, "data.synthClips": 30, "train.maxSeconds": 0, "probe.epochs": 20 },
   },
   help: {
-    checkpoint: "a trained model (…/checkpoints/best); empty: train one on the synthetic benchmark first",
+    checkpoint: CHECKPOINT_HELP,
     "data.manifest": "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark",
     "probe.feature": "grid (paper: 6144-d) or embedding (512-d)",
   },
@@ -69,19 +67,8 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     const { log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
-    const { model, source } = await obtainModel({
-      checkpoint: config.checkpoint,
-      model: config.model,
-      data: config.data,
-      train: config.train,
-      seed,
-      out: ctx.out,
-      resume: ctx.resume,
-      signal: ctx.signal,
-      log,
-    });
-    const random = randomWeightsModel(model);
-    try {
+    return withEvalModel(ctx, config, async ({ model, source, randomWeights }) => {
+      const random = randomWeights();
       const feature = config.probe.feature === "embedding" ? "embedding" : "grid";
       const rows = withFolds(data.manifest.rows, config.probe.folds);
       log(`probe: audio features of ${rows.length} clips, ${config.probe.folds}-fold cross-validation`);
@@ -103,26 +90,15 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
         skipped: t.skipped,
       }));
       log(`probe: ${r.table.map((t) => `${t.features} ${t.accuracy.toFixed(3)} ± ${t.std.toFixed(3)}`).join(", ")}`);
-      const provenance = collectProvenance({
+      return writeEvalResults(ctx, {
         experiment: "esc50-probe",
-        config: { ...config, checkpointUsed: source },
-        seeds: [seed],
-        backend: { name: ctx.backend.name, threads: ctx.backend.threads },
-        manifest: data.manifestPath,
-        startedAt: ctx.startedAt,
-      });
-      const written = await writeResults({
-        dir: ctx.out,
+        config,
+        source,
+        data,
         table,
-        provenance,
         title: "ESC-50 protocol (audio features, 5-fold CV)",
-        resultsRoot: ctx.resultsRoot,
         notes: ["Clip accuracy, mean ± sample std over folds; paper: L³ 79.3% on ESC-50 (SoundNet 74.2%, human 81.3%)."],
       });
-      return { out: ctx.out, files: written.files, summary: `esc50-probe: ${path.relative(process.cwd(), ctx.out) || "."}/table.md` };
-    } finally {
-      random.dispose();
-      model.dispose();
-    }
+    });
   },
 };

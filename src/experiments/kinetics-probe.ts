@@ -3,19 +3,26 @@
  * labelled video dataset with train/val/test splits — Kinetics-Sounds in the paper; the synthetic
  * benchmark's labels by default — beside the same network with random weights and hand-made features.
  */
-import * as path from "node:path";
 import {
   colorHistogramExtractor,
   concatFeatureExtractors,
   type FeatureExtractor,
   mfccStatsExtractor,
   modelFeatureExtractor,
-  randomWeightsModel,
   runProbeProtocol,
 } from "../lib/eval";
-import { collectProvenance, type TableRow, writeResults } from "../lib/results";
+import type { TableRow } from "../lib/results";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { DEFAULT_DATA, type DataSection, type ModelSection, obtainModel, prepareDataset } from "./common";
+import {
+  CHECKPOINT_HELP,
+  CI_QUICK_TRAINING,
+  DEFAULT_DATA,
+  type DataSection,
+  type ModelSection,
+  prepareDataset,
+  withEvalModel,
+  writeEvalResults,
+} from "./common";
 import type { Experiment } from "./types";
 
 export interface KineticsProbeConfig {
@@ -42,24 +49,14 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     checkpoint: "",
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 1500, maxSeconds: 360 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
     probe: { feature: "embedding", epochs: 100 },
   } as never,
   profiles: {
-    ci: {
-      "data.synthProfile": "tiny",
-      "data.synthClips": 24,
-      "data.perClip": 4,
-      "train.steps": 6,
-      "train.evalEvery": 3,
-      "train.valPairs": 16,
-      "train.checkpointEvery": 3,
-      "train.maxSeconds": 0,
-      "probe.epochs": 20,
-    },
+    ci: { ...CI_QUICK_TRAINING, "train.maxSeconds": 0, "probe.epochs": 20 },
   },
   help: {
-    checkpoint: "a trained model (…/checkpoints/best); empty: train one on the synthetic benchmark first",
+    checkpoint: CHECKPOINT_HELP,
     "data.manifest": "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
     "probe.feature": "embedding (global max pool, paper 512-d) or grid (the last map max-pooled, paper audio 6144-d)",
   },
@@ -68,20 +65,9 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     const { log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
-    const { model, source } = await obtainModel({
-      checkpoint: config.checkpoint,
-      model: config.model,
-      data: config.data,
-      train: config.train,
-      seed,
-      out: ctx.out,
-      resume: ctx.resume,
-      signal: ctx.signal,
-      log,
-    });
-    const random = randomWeightsModel(model);
-    const feature = config.probe.feature === "grid" ? "grid" : "embedding";
-    try {
+    return withEvalModel(ctx, config, async ({ model, source, randomWeights }) => {
+      const random = randomWeights();
+      const feature = config.probe.feature === "grid" ? "grid" : "embedding";
       const ex = (m: typeof model, tower: "vision" | "audio") => modelFeatureExtractor(m, { tower, feature });
       const sets: Array<{ tower: string; extract: FeatureExtractor; baselines: Record<string, FeatureExtractor> }> = [
         {
@@ -118,26 +104,15 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
           table.push({ tower: s.tower, features: t.features, baseline: t.baseline, dim: t.dim, accuracy: t.accuracy, skipped: t.skipped });
         log(`probe: ${s.tower}: ${r.table.map((t) => `${t.features} ${t.accuracy.toFixed(3)}`).join(", ")}`);
       }
-      const provenance = collectProvenance({
+      return writeEvalResults(ctx, {
         experiment: "kinetics-probe",
-        config: { ...config, checkpointUsed: source },
-        seeds: [seed],
-        backend: { name: ctx.backend.name, threads: ctx.backend.threads },
-        manifest: data.manifestPath,
-        startedAt: ctx.startedAt,
-      });
-      const written = await writeResults({
-        dir: ctx.out,
+        config,
+        source,
+        data,
         table,
-        provenance,
         title: "Linear probes (Kinetics-Sounds protocol)",
-        resultsRoot: ctx.resultsRoot,
         notes: ["Clip-level top-1 accuracy on the test split; L2 chosen on val; features averaged over one window per second."],
       });
-      return { out: ctx.out, files: written.files, summary: `kinetics-probe: ${path.relative(process.cwd(), ctx.out) || "."}/table.md` };
-    } finally {
-      random.dispose();
-      model.dispose();
-    }
+    });
   },
 };

@@ -6,11 +6,20 @@
  */
 import * as path from "node:path";
 import { evaluateLocalization, manifestLocalizationSource } from "../lib/eval";
-import { collectProvenance, type TableRow, writeResults } from "../lib/results";
+import type { TableRow } from "../lib/results";
 import { ConfigError } from "../lib/util";
 import { localizationOverlay, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { DEFAULT_DATA, type DataSection, type ModelSection, obtainModel, prepareDataset } from "./common";
+import {
+  CHECKPOINT_HELP,
+  CI_QUICK_TRAINING,
+  DEFAULT_DATA,
+  type DataSection,
+  type ModelSection,
+  prepareDataset,
+  withEvalModel,
+  writeEvalResults,
+} from "./common";
 import { localizationExamples } from "./evaluate";
 import type { Experiment } from "./types";
 
@@ -38,46 +47,24 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
     checkpoint: "",
     model: { preset: "tiny", fusion: "avol" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, lr: 1e-3, steps: 1500, maxSeconds: 360 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
     loc: { perClip: 4, split: "test", method: "auto" },
   } as never,
   profiles: {
-    ci: {
-      "data.synthProfile": "tiny",
-      "data.synthClips": 24,
-      "data.perClip": 4,
-      "train.steps": 6,
-      "train.evalEvery": 3,
-      "train.valPairs": 16,
-      "train.checkpointEvery": 3,
-      "train.maxSeconds": 0,
-      "loc.perClip": 1,
-    },
+    ci: { ...CI_QUICK_TRAINING, "train.maxSeconds": 0, "loc.perClip": 1 },
   },
   help: {
-    checkpoint: "a trained model (…/checkpoints/best); empty: train one on the synthetic benchmark first",
+    checkpoint: CHECKPOINT_HELP,
     "loc.method": "auto | similarity (avol) | gradcam",
     "loc.split": "which split's annotated clips to score ('all' for every split)",
   },
   async run(ctx) {
     const config = ctx.config as unknown as LocalizationConfig;
     const { log } = ctx;
-    const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
     const rows = data.manifest.rows.filter((r) => r.boxes?.length && (config.loc.split === "all" || r.split === config.loc.split));
     if (!rows.length) throw new ConfigError(`no clips with boxes in split '${config.loc.split}'`, { subject: "data" });
-    const { model, source } = await obtainModel({
-      checkpoint: config.checkpoint,
-      model: config.model,
-      data: config.data,
-      train: config.train,
-      seed,
-      out: ctx.out,
-      resume: ctx.resume,
-      signal: ctx.signal,
-      log,
-    });
-    try {
+    return withEvalModel(ctx, config, async ({ model, source }) => {
       const method = config.loc.method as "auto" | "similarity" | "gradcam";
       const rep = await evaluateLocalization(model, manifestLocalizationSource(model, rows, { perClip: config.loc.perClip }), { method });
       const line = (name: string, m: typeof rep.audioConditioned): TableRow => ({
@@ -115,31 +102,18 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
         path.join(ctx.out, "plots.html"),
         { title: "l3kit localization" },
       );
-      const provenance = collectProvenance({
+      const result = await writeEvalResults(ctx, {
         experiment: "localization",
-        config: { ...config, checkpointUsed: source },
-        seeds: [seed],
-        backend: { name: ctx.backend.name, threads: ctx.backend.threads },
-        manifest: data.manifestPath,
-        startedAt: ctx.startedAt,
-      });
-      const written = await writeResults({
-        dir: ctx.out,
+        config,
+        source,
+        data,
         table,
-        provenance,
         title: "Sound-source localization",
-        resultsRoot: ctx.resultsRoot,
         notes: [
           "pointing: share of maps whose peak is inside a sounding box; ciou_0_5: share with cIoU ≥ 0.5; ciou_auc: area under the success curve over thresholds.",
         ],
       });
-      return {
-        out: ctx.out,
-        files: [...written.files, path.join(ctx.out, "plots.html")],
-        summary: `localization: ${path.relative(process.cwd(), ctx.out) || "."}/table.md`,
-      };
-    } finally {
-      model.dispose();
-    }
+      return { ...result, files: [...result.files, path.join(ctx.out, "plots.html")] };
+    });
   },
 };
