@@ -19,7 +19,7 @@ import { randomWeightsModel } from "../lib/eval";
 import { type L3Net, type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
 import { collectProvenance, type TableRow, writeResults } from "../lib/results";
 import { splitSource } from "../lib/train";
-import { ConfigError } from "../lib/util";
+import { ConfigError, L3kitError } from "../lib/util";
 import type { ConfigObject, ConfigValue, ExperimentContext, ExperimentResult } from "./types";
 
 /** The data section of an experiment config. */
@@ -215,6 +215,13 @@ export async function obtainModel(args: {
     signal: args.signal,
   });
   args.log(formatTrainSummary(r));
+  if (r.stoppedBy === "signal") {
+    model.dispose();
+    throw new L3kitError("interrupted while training the model to evaluate; rerun with --resume to continue", {
+      subject: args.out,
+      reason: "interrupted",
+    });
+  }
   return { model, source: path.join(args.out, "train") };
 }
 

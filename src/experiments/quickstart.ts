@@ -83,6 +83,10 @@ export const quickstart: Experiment<QuickstartConfig> = {
         onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
       });
       log(formatTrainSummary(train));
+      if (train.stoppedBy === "signal") {
+        log("quickstart: interrupted; rerun with --resume to continue");
+        return { out: ctx.out, files: [], summary: "quickstart: interrupted (rerun with --resume)" };
+      }
       const evalResult = await evaluateSuite(model, { cache, rows: data.manifest.rows, settings: config.eval as EvalSettings, log });
       const row = {
         preset: modelConfig.name,

@@ -56,9 +56,10 @@ export function inBatchPairs(clipIds: readonly string[], k: number): InBatchPair
 
 /**
  * Logits of the combinations `pairs` of a batch of corresponding frames and audio: each tower runs
- * once (by default in training mode, updating batch-norm statistics), then the head's joint part runs on the
- * tower outputs ({@link L3Net.jointInputs}), once per shift with the audio side rotated. Differentiable w.r.t. the model's variables (slices and concats only: no gather,
- * whose gradient the wasm backend lacks).
+ * once (by default in training mode, updating batch-norm statistics), then the head's joint part
+ * runs on the tower outputs ({@link L3Net.jointInputs}) with the audio side rotated by each shift.
+ * Differentiable w.r.t. the model's variables (slices and concats only: no gather, whose gradient
+ * the wasm backend lacks).
  */
 export function inBatchLogits(
   model: L3Net,
@@ -73,16 +74,28 @@ export function inBatchLogits(
   const v = towers[cut.vision] as tf.Tensor;
   const a = towers[cut.audio] as tf.Tensor;
   const { n, shifts } = pairs;
-  // One pass of the joint part per shift, the vision side as it is and the audio side rotated:
-  // cheaper than repeating the (possibly per-location) vision side shifts + 1 times.
-  const blocks: tf.Tensor[] = [];
-  for (let s = 0; s <= shifts; s++) {
-    const rotated = s === 0 ? a : tf.concat([a.slice(s, n - s), a.slice(0, s)], 0);
-    const out = model.run({ [cut.vision]: v, [cut.audio]: rotated }, [model.graph.outputs.logits], { training });
-    blocks.push(out[model.graph.outputs.logits] as tf.Tensor);
+  const logitsOf = (vision: tf.Tensor, audioSide: tf.Tensor): tf.Tensor =>
+    model.run({ [cut.vision]: vision, [cut.audio]: audioSide }, [model.graph.outputs.logits], { training })[
+      model.graph.outputs.logits
+    ] as tf.Tensor;
+  const rotated = (s: number): tf.Tensor => (s === 0 ? a : tf.concat([a.slice(s, n - s), a.slice(0, s)], 0));
+  const shiftList = Array.from({ length: shifts + 1 }, (_, s) => s);
+  // A small vision side (pooled embeddings) is repeated and the joint part runs once over all
+  // blocks; a large one (AVOL's per-location projections) is not copied: one joint pass per shift.
+  if (v.size / n <= SMALL_JOINT_INPUT) {
+    if (shifts === 0) return logitsOf(v, a) as tf.Tensor2D;
+    const repeated = tf.concat(
+      shiftList.map(() => v),
+      0,
+    );
+    return logitsOf(repeated, tf.concat(shiftList.map(rotated), 0)) as tf.Tensor2D;
   }
+  const blocks = shiftList.map((s) => logitsOf(v, rotated(s)));
   return (blocks.length === 1 ? blocks[0] : tf.concat(blocks, 0)) as tf.Tensor2D;
 }
+
+/** Values per sample up to which the vision side of the joint part is repeated rather than re-run per shift. */
+const SMALL_JOINT_INPUT = 4096;
 
 /** Weighted softmax cross-entropy of the combinations, and their balanced accuracy (mean of the positive and negative accuracies). */
 export function inBatchLossAndAccuracy(logits: tf.Tensor2D, pairs: InBatchPairs): { loss: tf.Scalar; accuracy: tf.Scalar } {
