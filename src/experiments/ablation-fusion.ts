@@ -14,7 +14,7 @@ import { ConfigError, writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import { CI_QUICK_TRAINING, DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
-import { type EvalSettings, evalRow, evaluateSuite } from "./evaluate";
+import { type EvalSettings, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
 import type { Experiment } from "./types";
 
 export interface AblationConfig {
@@ -63,9 +63,9 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     seeds: 3,
     preset: "tiny",
     heads: [...FUSION_KINDS],
-    data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 600, evalEvery: 300, valPairs: 512, checkpointEvery: 300, maxSeconds: 0 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 100, seed: 0 },
+    data: { ...DEFAULT_DATA, synthClips: 600 },
+    train: { ...EXPERIMENT_TRAIN, steps: 500, evalEvery: 250, valPairs: 512, checkpointEvery: 250, maxSeconds: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 20, seed: 0 },
   } as never,
   profiles: {
     ci: {
@@ -97,6 +97,8 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       await fsp.rm(cellsDir, { recursive: true, force: true });
     }
     const cells: AblationCell[] = [];
+    // The probes' baselines (random weights, hand-made features) are the same for every head and seed.
+    const baselineCache: ProbeBaselineCache = new Map();
     const total = heads.length * ctx.seeds.length;
     let n = 0;
     for (const [hi, head] of heads.entries()) {
@@ -133,6 +135,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
             rows: data.manifest.rows,
             settings: { ...(config.eval as EvalSettings), seed: config.eval.seed as number },
             log,
+            baselineCache,
           });
           const cell: AblationCell = {
             head,
@@ -197,7 +200,8 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       extra: { timing },
       resultsRoot: ctx.resultsRoot,
       notes: [
-        `Every head: ${config.train.steps} steps of batch ${config.train.batchSize}, lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
+        `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
+        ...baselineNote(cells),
         "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
       ],
     });
@@ -213,3 +217,13 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     };
   },
 };
+
+/** The probe baselines, the same for every head and seed, as a note under the table. */
+function baselineNote(cells: readonly AblationCell[]): string[] {
+  const m = cells[0]?.metrics;
+  const f = (v: number | null | undefined) => (typeof v === "number" ? v.toFixed(3) : "n/a");
+  if (!m || (m.visionProbeRandom == null && m.audioProbeRandom == null)) return [];
+  return [
+    `Probe baselines (the same for every head): vision — random weights ${f(m.visionProbeRandom)}, colour histogram ${f(m.visionProbeHandmade)}; audio — random weights ${f(m.audioProbeRandom)}, MFCC statistics ${f(m.audioProbeHandmade)}.`,
+  ];
+}

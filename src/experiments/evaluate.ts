@@ -15,6 +15,7 @@ import {
   type LocalizationReport,
   manifestLocalizationSource,
   mfccStatsFeatures,
+  type ProbeFeatureResult,
   type ProbeProtocolResult,
   randomWeightsModel,
   runProbeProtocol,
@@ -111,12 +112,27 @@ export function cacheHandmadeExtractor(cache: SampleCache, tower: "vision" | "au
   };
 }
 
+/**
+ * Probe baseline results kept across {@link evaluateSuite} calls, by tower and baseline name. The
+ * baselines (the random-weights network, hand-made features) do not depend on the trained weights or
+ * the fusion head, so models that share tower configs and data (an ablation over heads and seeds)
+ * fit them once.
+ */
+export type ProbeBaselineCache = Map<string, ProbeFeatureResult>;
+
 /** Runs the evaluation suite on the test split (probes train on train, choose L2 on val). */
 export async function evaluateSuite(
   model: L3Net,
-  ctx: { cache: SampleCache; rows: readonly ManifestRow[]; settings: EvalSettings; log: (line: string) => void },
+  ctx: {
+    cache: SampleCache;
+    rows: readonly ManifestRow[];
+    settings: EvalSettings;
+    log: (line: string) => void;
+    /** Reuse (and fill) baseline results; only for models with the same tower configs, on the same data. */
+    baselineCache?: ProbeBaselineCache;
+  },
 ): Promise<EvalSuiteResult> {
-  const { cache, rows, settings, log } = ctx;
+  const { cache, rows, settings, log, baselineCache } = ctx;
   const result: EvalSuiteResult = { avc: null, probes: null, localization: null };
   if (settings.avcPairs > 0) {
     const ev = await evaluateAvc(model, fixedAvcPairSource(model, splitOf(cache, "test"), settings.avcPairs, settings.seed));
@@ -127,18 +143,24 @@ export async function evaluateSuite(
     const random = randomWeightsModel(model);
     try {
       const probe = async (tower: "vision" | "audio") => {
+        const extractors: Record<string, FeatureExtractor> = {
+          "random-weights": cacheTowerExtractor(cache, random, tower),
+          [tower === "vision" ? "colour-histogram" : "mfcc-stats"]: cacheHandmadeExtractor(cache, tower),
+        };
+        const key = (name: string) => `${tower}/${name}/${JSON.stringify(model.config[tower])}`;
+        const baselines = Object.fromEntries(
+          Object.entries(extractors).map(([name, ex]) => [name, baselineCache?.get(key(name)) ?? ex]),
+        );
         const r = await runProbeProtocol({
           rows,
           name: "model",
           extract: cacheTowerExtractor(cache, model, tower),
-          baselines: {
-            "random-weights": cacheTowerExtractor(cache, random, tower),
-            [tower === "vision" ? "colour-histogram" : "mfcc-stats"]: cacheHandmadeExtractor(cache, tower),
-          },
+          baselines,
           split: "manifest",
           seed: settings.seed,
           epochs: settings.probeEpochs,
         });
+        for (const res of r.results) if (res.baseline) baselineCache?.set(key(res.features), res);
         log(`eval: ${tower} probe ${r.table.map((t) => `${t.features} ${t.accuracy.toFixed(3)}`).join(", ")}`);
         return r;
       };

@@ -40,7 +40,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA, synthClips: 600 },
     train: { ...EXPERIMENT_TRAIN, steps: 900, evalEvery: 150, valPairs: 512, checkpointEvery: 300, maxSeconds: 330 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 100, seed: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 30, seed: 0 },
   },
   profiles: {
     ci: {

@@ -162,5 +162,26 @@ describe("probe protocols", () => {
       runProbeProtocol({ rows: splitRows, extract: mfccExtract, baselines: {}, split: "manifest" }),
       /at least one baseline/,
     );
+    // A baseline result from that run is reported as it is, without extracting again.
+    let calls = 0;
+    const counted: FeatureExtractor = async (row) => {
+      calls++;
+      return noiseExtract(row);
+    };
+    const again = await runProbeProtocol({
+      rows: splitRows,
+      name: "noise-again",
+      extract: counted,
+      baselines: { "noise-reused": res.results[1]! },
+      split: "manifest",
+      l2Grid: [1e-3],
+      epochs: 60,
+    });
+    assert.equal(calls, splitRows.length, "only the features under test were extracted");
+    const reused = again.results[1]!;
+    assert.equal(reused.features, "noise-reused");
+    assert.equal(reused.baseline, true);
+    assert.deepEqual(reused.accuracy, res.results[1]!.accuracy);
+    assert.equal(again.results[0]!.accuracy.mean, res.results[1]!.accuracy.mean, "same features, rows and seed: same accuracy");
   });
 });

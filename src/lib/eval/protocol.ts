@@ -39,9 +39,11 @@ export interface ProbeProtocolOptions {
   name?: string;
   /**
    * Baselines run beside it with the same protocol — required, at least one (e.g. the same network
-   * with random weights, colour histograms, MFCC statistics).
+   * with random weights, colour histograms, MFCC statistics). A baseline may also be the result of an
+   * earlier run of this protocol on the same rows and split (it is reported as it is): baselines that
+   * do not depend on the model under test are then fitted once, not once per model.
    */
-  baselines: Record<string, FeatureExtractor>;
+  baselines: Record<string, FeatureExtractor | ProbeFeatureResult>;
   /**
    * "manifest": train on split "train", choose L2 on "val" (or on a held-out 20% of train clips when
    * there is no val row), test on "test". `{ folds: F }`: rows carry `fold` 1…F (ESC-50: 5); each fold is
@@ -303,7 +305,14 @@ export async function runProbeProtocol(opts: ProbeProtocolOptions): Promise<Prob
 
   const results: ProbeFeatureResult[] = [];
   results.push(await runOne(name, false, opts.extract, labelled, preSkipped, classNames, opts));
-  for (const b of baselineNames) results.push(await runOne(b, true, opts.baselines[b]!, labelled, preSkipped, classNames, opts));
+  for (const b of baselineNames) {
+    const given = opts.baselines[b]!;
+    results.push(
+      typeof given === "function"
+        ? await runOne(b, true, given, labelled, preSkipped, classNames, opts)
+        : { ...given, features: b, baseline: true },
+    );
+  }
   return {
     split: opts.split === "manifest" ? "manifest" : "folds",
     classNames,
