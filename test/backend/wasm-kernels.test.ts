@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, registeredWasmTrainingKernels, timeKernels } from "../../src/lib/backend";
+import { Adam } from "../../src/lib/train";
 import { Rng } from "../../src/lib/util";
 
 /** max|a−b| / max(max|b|, 1e-6). */
@@ -335,5 +336,64 @@ describe("training on wasm", () => {
     assert.ok(losses[4]! < losses[0]!, `loss did not fall: ${losses.map((l) => l.toFixed(4)).join(" ")}`);
     opt.dispose();
     tf.dispose([x, labels, ...Object.values(p)]);
+  });
+});
+
+describe("l3kit Adam on wasm", () => {
+  test("the fused heap update equals the tf-op update on cpu, and leaves tensors sharing a variable's storage alone", async () => {
+    const rng = new Rng("fused-adam");
+    const shapes: Record<string, number[]> = { k: [3, 3, 4, 5], g: [5], b: [7, 2] };
+    const init = Object.fromEntries(
+      Object.entries(shapes).map(([k, s]) => [
+        k,
+        randn(
+          rng,
+          s.reduce((a, b) => a * b, 1),
+        ),
+      ]),
+    );
+    const grads = Array.from({ length: 4 }, () =>
+      Object.fromEntries(
+        Object.entries(shapes).map(([k, s]) => [
+          k,
+          randn(
+            rng,
+            s.reduce((a, b) => a * b, 1),
+          ),
+        ]),
+      ),
+    );
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const original = Object.fromEntries(Object.entries(init).map(([k, d]) => [k, tf.tensor(d, shapes[k])]));
+      // tf.variable shares the initial tensor's storage: an in-place update would change `original` too.
+      const vars = Object.fromEntries(Object.entries(original).map(([k, t]) => [k, tf.variable(t, true, `fused-adam-${backend}-${k}`)]));
+      const opt = new Adam({ weightDecay: 0.01 });
+      for (const g of grads) {
+        tf.tidy(() => {
+          const gt = Object.fromEntries(Object.entries(g).map(([k, d]) => [k, tf.tensor(d, shapes[k])]));
+          opt.apply(vars, gt, 0.01, new Set(["k"]));
+        });
+      }
+      const out = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.dataSync() as Float32Array]));
+      const untouched = Object.entries(original).every(([k, t]) => relErr(t.dataSync() as Float32Array, init[k]!) === 0);
+      const state = await opt.getState();
+      opt.dispose();
+      tf.dispose([...Object.values(vars), ...Object.values(original)]);
+      return { out, untouched, state };
+    };
+    const before = tf.memory().numTensors;
+    const want = await run("cpu");
+    const got = await run("wasm");
+    assert.equal(tf.memory().numTensors, before, "tensors leaked");
+    assert.ok(want.untouched && got.untouched, "a tensor sharing a variable's initial storage changed");
+    for (const k of Object.keys(shapes)) {
+      const e = relErr(got.out[k]!, want.out[k]!);
+      assert.ok(e < 1e-5, `${k}: relative error ${e.toExponential(2)}`);
+      assert.ok(relErr(got.state.m[k]!.data, want.state.m[k]!.data) < 1e-5, `${k}: first moment differs`);
+      assert.ok(relErr(got.state.v[k]!.data, want.state.v[k]!.data) < 1e-5, `${k}: second moment differs`);
+      assert.ok(relErr(got.out[k]!, init[k]!) > 1e-3, `${k}: not updated`);
+    }
+    assert.equal(got.state.step, 4);
   });
 });

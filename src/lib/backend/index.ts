@@ -14,6 +14,7 @@ export {
   parseBackendName,
 } from "./select";
 export { type KernelTiming, timeKernels } from "./profile";
+export { type AdamCoefficients, type AdamSlots, wasmAdamAvailable, wasmAdamUpdate } from "./wasm-adam";
 export {
   type InnerTiming,
   registeredWasmTrainingKernels,
