@@ -172,6 +172,19 @@ describe("single kernels match cpu", () => {
     });
   });
 
+  // XNNPACK's multipass average pooling (the fast Sum/Mean) hung on [8, 18432] and crashed on [12, 30000]: stack overflow.
+  test("Sum and Mean over the leading axis of very wide rows", { timeout: 60_000 }, async () => {
+    const w = { data: randn(rng, 12 * 30000), shape: [12, 30000] };
+    const f = { data: randn(rng, 2 * 112 * 112 * 3), shape: [2, 112, 112, 3] };
+    await compare({ w, f }, (t) => [
+      tf.sum(t.w!, 0),
+      tf.mean(t.w!, 0, true),
+      tf.mean(t.f!, 0),
+      tf.sum(t.f!, [0, 1]),
+      tf.sum(t.w!.reshape([12, 10, 3000]), 0),
+    ]);
+  });
+
   test("FusedBatchNorm and Equal", async () => {
     const x = { data: randn(rng, 2 * 9 * 70 * 13).map((z) => 3 + 2 * z), shape: [2, 9, 70, 13] };
     const r = { data: randn(rng, 2 * 9 * 70 * 13).map((z) => Math.round(z)), shape: [2, 9, 70, 13] };

@@ -737,6 +737,13 @@ function equal(args: { inputs: Inputs; backend: unknown; attrs: Attrs }): Info {
 // Sum and Mean over leading axes (the batch-norm reductions over N, H, W of NHWC): one XNNPACK
 // average pooling, instead of a full transpose followed by a scalar loop.
 // ---------------------------------------------------------------------------------------------
+/**
+ * The most channels {@link reduceLeading} hands to XNNPACK's average pooling. Its multipass kernel
+ * (windows of more than 9) keeps a row of channels on the wasm stack; past about 16,000 channels
+ * it overflows (a hang, or "memory access out of bounds"), so wider rows go to the stock kernel.
+ */
+const MAX_POOL_CHANNELS = 8192;
+
 function reduceLeading(name: "Sum" | "Mean", args: { inputs: Inputs; backend: unknown; attrs: Attrs }): Info {
   const { x } = args.inputs as { x: Info };
   const stockFn = stockKernel(name).kernelFunc;
@@ -747,7 +754,7 @@ function reduceLeading(name: "Sum" | "Mean", args: { inputs: Inputs; backend: un
   const M = prod(x.shape.slice(0, axes.length));
   const rest = x.shape.slice(axes.length);
   const C = prod(rest);
-  if (M * C < 4096) return stockFn(args as never) as Info;
+  if (M * C < 4096 || C > MAX_POOL_CHANNELS) return stockFn(args as never) as Info;
   const outShape = args.attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest;
   return scoped(args.backend, (s) => {
     // XNNPACK average pooling over one [M, 1] window of x viewed as [1, M, 1, C].
