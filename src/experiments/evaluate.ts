@@ -140,17 +140,20 @@ export async function evaluateSuite(
     log(`eval: AVC accuracy ${ev.accuracy.toFixed(3)}, AUC ${ev.auc.toFixed(3)} on ${ev.n} test pairs`);
   }
   if (settings.probes && rows.some((r) => r.label !== undefined)) {
-    const random = randomWeightsModel(model);
+    // Built only when a random-weights baseline is not already in the cache.
+    let random: L3Net | undefined;
+    const randomModel = (): L3Net => {
+      random ??= randomWeightsModel(model);
+      return random;
+    };
     try {
       const probe = async (tower: "vision" | "audio") => {
-        const extractors: Record<string, FeatureExtractor> = {
-          "random-weights": cacheTowerExtractor(cache, random, tower),
-          [tower === "vision" ? "colour-histogram" : "mfcc-stats"]: cacheHandmadeExtractor(cache, tower),
-        };
         const key = (name: string) => `${tower}/${name}/${JSON.stringify(model.config[tower])}`;
-        const baselines = Object.fromEntries(
-          Object.entries(extractors).map(([name, ex]) => [name, baselineCache?.get(key(name)) ?? ex]),
-        );
+        const handmade = tower === "vision" ? "colour-histogram" : "mfcc-stats";
+        const baselines: Record<string, FeatureExtractor | ProbeFeatureResult> = {
+          "random-weights": baselineCache?.get(key("random-weights")) ?? cacheTowerExtractor(cache, randomModel(), tower),
+          [handmade]: baselineCache?.get(key(handmade)) ?? cacheHandmadeExtractor(cache, tower),
+        };
         const r = await runProbeProtocol({
           rows,
           name: "model",
@@ -166,7 +169,7 @@ export async function evaluateSuite(
       };
       result.probes = { vision: await probe("vision"), audio: await probe("audio") };
     } finally {
-      random.dispose();
+      random?.dispose();
     }
   }
   const testWithBoxes = rows.filter((r) => r.split === "test" && r.boxes?.length);

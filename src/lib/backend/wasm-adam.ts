@@ -61,17 +61,17 @@ export function wasmAdamUpdate(
   const backend = tf.backend() as unknown as WasmHeapBackend;
   const engine = tf.engine();
   const { beta1: b1, beta2: b2, epsilon: eps, alpha } = c;
+  const at = (dataId: tf.DataId): number => {
+    const entry = backend.dataIdMap.get(dataId);
+    if (!entry) throw new Error("internal: wasm Adam: a tensor is not on the wasm backend");
+    return entry.memoryOffset >>> 2;
+  };
   const out: Array<{ variable: tf.Tensor; m: tf.Tensor; v: tf.Tensor }> = [];
   for (const s of slots) {
     const shape = s.variable.shape;
     const infos = [backend.makeOutput(shape, "float32"), backend.makeOutput(shape, "float32"), backend.makeOutput(shape, "float32")];
     // Fetched after the allocations: growing wasm memory replaces the buffer.
     const heap = new Float32Array((backend.wasm.wasmMemory?.buffer ?? backend.wasm.HEAPU8.buffer) as ArrayBuffer);
-    const at = (dataId: tf.DataId): number => {
-      const entry = backend.dataIdMap.get(dataId);
-      if (!entry) throw new Error("internal: wasm Adam: a tensor is not on the wasm backend");
-      return entry.memoryOffset >>> 2;
-    };
     const w0 = at(s.variable.dataId);
     const g0 = at(s.grad.dataId);
     const m0 = at(s.m.dataId);
