@@ -47,6 +47,8 @@ const REPORTED: Array<[keyof ReturnType<typeof evalRow>, string]> = [
   ["avcAuc", "avc_auc"],
   ["visionProbe", "vision_probe"],
   ["audioProbe", "audio_probe"],
+  ["visionProbeFewLabels", "vision_probe_few"],
+  ["audioProbeFewLabels", "audio_probe_few"],
   ["pointing", "pointing"],
   ["ciou05", "ciou_0.5"],
   ["distractorPointing", "distractor_pointing"],
@@ -65,7 +67,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     heads: [...FUSION_KINDS],
     data: { ...DEFAULT_DATA, synthClips: 600 },
     train: { ...EXPERIMENT_TRAIN, steps: 500, evalEvery: 250, valPairs: 512, checkpointEvery: 250, maxSeconds: 0 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 20, seed: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 20, probeLabelsPerClass: 5, seed: 0 },
   } as never,
   profiles: {
     ci: {
@@ -78,6 +80,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
   },
   help: {
     heads: "fusion heads to compare",
+    "eval.probeLabelsPerClass": "also probe with this many labelled clips per class (0: skip); the *_probe_few columns",
     "train.steps": "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)",
   },
   async run(ctx) {
@@ -201,7 +204,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       resultsRoot: ctx.resultsRoot,
       notes: [
         `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
-        ...baselineNote(cells),
+        ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
         "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
       ],
     });
@@ -219,11 +222,16 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
 };
 
 /** The probe baselines, the same for every head and seed, as a note under the table. */
-function baselineNote(cells: readonly AblationCell[]): string[] {
+function baselineNote(cells: readonly AblationCell[], labelsPerClass: number): string[] {
   const m = cells[0]?.metrics;
   const f = (v: number | null | undefined) => (typeof v === "number" ? v.toFixed(3) : "n/a");
   if (!m || (m.visionProbeRandom == null && m.audioProbeRandom == null)) return [];
-  return [
+  const notes = [
     `Probe baselines (the same for every head): vision — random weights ${f(m.visionProbeRandom)}, colour histogram ${f(m.visionProbeHandmade)}; audio — random weights ${f(m.audioProbeRandom)}, MFCC statistics ${f(m.audioProbeHandmade)}.`,
   ];
+  if (m.visionProbeFewLabelsRandom != null || m.audioProbeFewLabelsRandom != null)
+    notes.push(
+      `\`*_probe_few\`: the same probes trained on ${labelsPerClass} labelled clips per class; baselines: vision — random weights ${f(m.visionProbeFewLabelsRandom)}, colour histogram ${f(m.visionProbeFewLabelsHandmade)}; audio — random weights ${f(m.audioProbeFewLabelsRandom)}, MFCC statistics ${f(m.audioProbeFewLabelsHandmade)}.`,
+    );
+  return notes;
 }

@@ -34,7 +34,7 @@ export interface KineticsProbeConfig {
   model: ModelSection;
   data: DataSection;
   train: TrainSection;
-  probe: { feature: string; epochs: number; [key: string]: string | number };
+  probe: { feature: string; epochs: number; labelsPerClass: number; [key: string]: string | number };
 }
 
 export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: never }> = {
@@ -50,7 +50,7 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
     train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
-    probe: { feature: "embedding", epochs: 100 },
+    probe: { feature: "embedding", epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
     ci: { ...CI_QUICK_TRAINING, "train.maxSeconds": 0, "probe.epochs": 20 },
@@ -58,6 +58,7 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
   help: {
     checkpoint: CHECKPOINT_HELP,
     "data.manifest": "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
+    "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
     "probe.feature": "embedding (global max pool, paper 512-d) or grid (the last map max-pooled, paper audio 6144-d)",
   },
   async run(ctx) {
@@ -99,6 +100,7 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
           split: "manifest",
           seed,
           epochs: config.probe.epochs,
+          ...(config.probe.labelsPerClass > 0 ? { labelsPerClass: config.probe.labelsPerClass } : {}),
         });
         for (const t of r.table)
           table.push({ tower: s.tower, features: t.features, baseline: t.baseline, dim: t.dim, accuracy: t.accuracy, skipped: t.skipped });
@@ -111,7 +113,12 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
         data,
         table,
         title: "Linear probes (Kinetics-Sounds protocol)",
-        notes: ["Clip-level top-1 accuracy on the test split; L2 chosen on val; features averaged over one window per second."],
+        notes: [
+          "Clip-level top-1 accuracy on the test split; L2 chosen on val; features averaged over one window per second.",
+          ...(config.probe.labelsPerClass > 0
+            ? [`Label-scarce: each probe trained on at most ${config.probe.labelsPerClass} labelled clips per class.`]
+            : []),
+        ],
       });
     });
   },

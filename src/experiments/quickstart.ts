@@ -40,7 +40,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA, synthClips: 600 },
     train: { ...EXPERIMENT_TRAIN, steps: 900, evalEvery: 150, valPairs: 512, checkpointEvery: 300, maxSeconds: 330 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 30, seed: 0 },
+    eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 30, probeLabelsPerClass: 5, seed: 0 },
   },
   profiles: {
     ci: {
@@ -63,6 +63,8 @@ export const quickstart: Experiment<QuickstartConfig> = {
     "train.maxSeconds": "training time budget in seconds",
     "eval.avcPairs": "fixed test pairs for AVC accuracy",
     "eval.locPerClip": "annotated instants per test clip for localization",
+    "eval.probeLabelsPerClass":
+      "also probe with this many labelled clips per class (0: skip): label efficiency, where random features fall behind",
   },
   async run(ctx) {
     const { config, log } = ctx;
@@ -128,6 +130,11 @@ export const quickstart: Experiment<QuickstartConfig> = {
         resultsRoot: ctx.resultsRoot,
         notes: [
           "AVC: fixed test pairs, 50% positives (chance 0.5). Probes: logistic regression on frozen tower features, L2 chosen on val; baselines: random weights, hand-made features.",
+          ...(config.eval.probeLabelsPerClass
+            ? [
+                `*ProbeFewLabels*: the same probes trained (and L2 chosen) on ${config.eval.probeLabelsPerClass} labelled clips per class, tested on the whole test split.`,
+              ]
+            : []),
           "Localization: pointing game and cIoU@0.5 of the audio-conditioned map; baselines: the vision-only map and a centre prior; distractorPointing: share of maps peaking on a silent distractor.",
         ],
       });
@@ -145,5 +152,9 @@ export const quickstart: Experiment<QuickstartConfig> = {
 
 function formatSummary(r: Record<string, string | number | null>): string {
   const f = (v: string | number | null) => (typeof v === "number" ? v.toFixed(3) : "n/a");
-  return `AVC accuracy ${f(r.avcAccuracy)} (AUC ${f(r.avcAuc)}); vision probe ${f(r.visionProbe)} vs random ${f(r.visionProbeRandom)}; audio probe ${f(r.audioProbe)} vs random ${f(r.audioProbeRandom)}; pointing ${f(r.pointing)} (vision-only ${f(r.pointingVisionOnly)}, centre ${f(r.pointingCenter)})`;
+  return `AVC accuracy ${f(r.avcAccuracy)} (AUC ${f(r.avcAuc)}); vision probe ${f(r.visionProbe)} vs random ${f(r.visionProbeRandom)}; audio probe ${f(r.audioProbe)} vs random ${f(r.audioProbeRandom)}${
+    r.audioProbeFewLabels != null
+      ? `; with few labels: vision ${f(r.visionProbeFewLabels)} vs random ${f(r.visionProbeFewLabelsRandom)}, audio ${f(r.audioProbeFewLabels)} vs random ${f(r.audioProbeFewLabelsRandom)}`
+      : ""
+  }; pointing ${f(r.pointing)} (vision-only ${f(r.pointingVisionOnly)}, centre ${f(r.pointingCenter)})`;
 }

@@ -5,7 +5,13 @@ import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { buildEsc50 } from "../../src/lib/data/builders";
 import type { ManifestRow } from "../../src/lib/data/types";
-import { concatFeatureExtractors, type FeatureExtractor, mfccStatsExtractor, runProbeProtocol } from "../../src/lib/eval";
+import {
+  concatFeatureExtractors,
+  type FeatureExtractor,
+  mfccStatsExtractor,
+  probeLabelEfficiency,
+  runProbeProtocol,
+} from "../../src/lib/eval";
 import { Rng } from "../../src/lib/util";
 import { tempDir } from "../helpers";
 
@@ -183,5 +189,84 @@ describe("probe protocols", () => {
     assert.equal(reused.baseline, true);
     assert.deepEqual(reused.accuracy, res.results[1]!.accuracy);
     assert.equal(again.results[0]!.accuracy.mean, res.results[1]!.accuracy.mean, "same features, rows and seed: same accuracy");
+  });
+  it("limits training and validation labels per class with a seeded draw", async () => {
+    const splitRows = rows.map((r) => ({ ...r, split: r.fold! <= 3 ? "train" : r.fold === 4 ? "val" : "test" }));
+    const run = (labelsPerClass: number | undefined, seed = 3) =>
+      runProbeProtocol({
+        rows: splitRows,
+        name: "mfcc",
+        extract: mfccExtract,
+        baselines: { noise: noiseExtract },
+        split: "manifest",
+        l2Grid: [1e-3],
+        epochs: 60,
+        seed,
+        ...(labelsPerClass ? { labelsPerClass } : {}),
+      });
+    const full = await run(undefined);
+    // 3 classes × 3 folds × 2 takes = 18 training clips (the corrupt one is extra, and skipped)
+    assert.equal(full.results[0]!.folds[0]!.trainClips, 18);
+    assert.equal(full.results[0]!.folds[0]!.labelsPerClass, undefined);
+    const few = await run(2);
+    for (const r of few.results) {
+      const f = r.folds[0]!;
+      assert.equal(f.trainClips, 6, `${r.features}: 2 labels × 3 classes`);
+      assert.equal(f.testClips, 6, "the test rows are all kept");
+      assert.equal(f.labelsPerClass, 2);
+    }
+    assert.ok(few.results[0]!.accuracy.mean >= 0.8, `MFCC with 2 labels per class: ${few.results[0]!.accuracy.mean}`);
+    // more labels than a class has: every clip
+    assert.deepEqual(
+      (await run(2)).results.map((r) => r.accuracy),
+      few.results.map((r) => r.accuracy),
+      "same seed, same draw",
+    );
+    assert.equal((await run(50)).results[0]!.folds[0]!.trainClips, 18);
+    await assert.rejects(run(0.5), /labelsPerClass must be an integer/);
+  });
+  it("sweeps labels per class with each feature set extracted once", async () => {
+    const splitRows = rows.map((r) => ({ ...r, split: r.fold! <= 3 ? "train" : r.fold === 4 ? "val" : "test" }));
+    const calls = { mfcc: 0, noise: 0 };
+    const counted =
+      (name: keyof typeof calls, e: FeatureExtractor): FeatureExtractor =>
+      async (row) => {
+        calls[name]++;
+        return e(row);
+      };
+    const { points, runs } = await probeLabelEfficiency(
+      {
+        rows: splitRows,
+        name: "mfcc",
+        extract: counted("mfcc", mfccExtract),
+        baselines: { noise: counted("noise", noiseExtract) },
+        split: "manifest",
+        l2Grid: [1e-3],
+        epochs: 60,
+        seed: 3,
+      },
+      [1, 2, 6],
+    );
+    assert.deepEqual(calls, { mfcc: splitRows.length, noise: splitRows.length }, "one extraction per row and feature set");
+    assert.equal(runs.length, 3);
+    assert.deepEqual(
+      points.map((p) => [p.features, p.labelsPerClass]),
+      [
+        ["mfcc", 1],
+        ["noise", 1],
+        ["mfcc", 2],
+        ["noise", 2],
+        ["mfcc", 6],
+        ["noise", 6],
+      ],
+    );
+    assert.deepEqual(
+      runs.map((r) => r.results[0]!.folds[0]!.trainClips),
+      [3, 6, 18],
+    );
+    await assert.rejects(
+      probeLabelEfficiency({ rows: splitRows, extract: mfccExtract, baselines: { noise: noiseExtract }, split: "manifest" }, []),
+      /at least one/,
+    );
   });
 });

@@ -6,6 +6,7 @@ import {
   ablationBars,
   confusionMatrixFigure,
   frameGrid,
+  labelEfficiencyFigure,
   type LearningCurveRow,
   learningCurves,
   localizationOverlay,
@@ -308,5 +309,27 @@ describe("confusionMatrixFigure, perClassBars, ablationBars", () => {
     assert.deepEqual((fig.data[0]!.error_y as { array: number[] }).array, [0.01, 0.015]);
     assert.deepEqual(fig.data[1]!.y, [0.79, null]);
     assert.throws(() => ablationBars([{ group: "g", metric: "m", mean: 1, std: -1 }]), /row 0/);
+  });
+});
+
+describe("labelEfficiencyFigure", () => {
+  it("draws one line per feature set in order of labels per class, on a log axis, with chance", () => {
+    const fig = labelEfficiencyFigure(
+      [
+        { features: "model", labelsPerClass: 10, accuracy: 0.99 },
+        { features: "random", labelsPerClass: 1, accuracy: 0.3 },
+        { features: "model", labelsPerClass: 1, accuracy: 0.9 },
+        { features: "random", labelsPerClass: 10, accuracy: 0.78 },
+      ],
+      { chance: 0.1, title: "audio" },
+    );
+    const model = byName(fig.data, "model");
+    assert.deepEqual(model.x, [1, 10]);
+    assert.deepEqual(model.y, [0.9, 0.99]);
+    assert.deepEqual(byName(fig.data, "random").y, [0.3, 0.78]);
+    assert.deepEqual(byName(fig.data, "chance").y, [0.1, 0.1]);
+    assert.equal((fig.layout.xaxis as { type: string }).type, "log");
+    assert.throws(() => labelEfficiencyFigure([{ features: "m", labelsPerClass: 0, accuracy: 0.5 }]), /point 0/);
+    assert.throws(() => labelEfficiencyFigure([{ features: "m", labelsPerClass: 2, accuracy: 1.5 }]), /accuracy in \[0, 1\]/);
   });
 });

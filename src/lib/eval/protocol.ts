@@ -5,7 +5,7 @@
  * hand-made features) are run beside the features under test with the same splits and seeds.
  */
 import type { ManifestRow } from "../data/types";
-import { ConfigError, errorMessage, L3kitError, mapPool } from "../util";
+import { ConfigError, errorMessage, L3kitError, mapPool, Rng } from "../util";
 import { argmaxRows, averageByGroup, type ClassificationMetrics, classificationMetrics, foldMeanStd } from "./metrics";
 import { type L2Score, type LabelledFeatures, trainLinearProbe } from "./probe";
 
@@ -51,6 +51,13 @@ export interface ProbeProtocolOptions {
    * F−1 training folds.
    */
   split: ProbeSplit;
+  /**
+   * Label-scarce probing: train (and choose L2) on at most this many labelled clips per class, drawn
+   * with `seed` from the training (and validation) rows; the test rows are all used. ESC-50's folds
+   * give 32 training clips per class; fewer labels show how much the features, not the labels, carry.
+   * Default: every labelled clip.
+   */
+  labelsPerClass?: number;
   /** Class names (index = class id). Default: sorted distinct labels of the rows. */
   classNames?: readonly string[];
   l2Grid?: readonly number[];
@@ -81,6 +88,8 @@ export interface ProbeFoldResult {
   l2Scores: L2Score[];
   trainClips: number;
   testClips: number;
+  /** The labels-per-class limit in force (absent: every labelled clip). */
+  labelsPerClass?: number;
 }
 
 /** The results of one feature extractor. */
@@ -156,6 +165,27 @@ async function extractAll(
   return { ok, skipped, dim };
 }
 
+/**
+ * At most `n` items of each class, drawn without replacement with a seeded shuffle of the items
+ * sorted by id, so the draw does not depend on extraction order and is the same for every feature set.
+ */
+function limitPerClass(items: readonly Extracted[], n: number | undefined, seed: string): Extracted[] {
+  if (n === undefined) return [...items];
+  const sorted = [...items].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0));
+  const rng = new Rng(seed);
+  for (let i = sorted.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [sorted[i], sorted[j]] = [sorted[j]!, sorted[i]!];
+  }
+  const taken = new Map<number, number>();
+  return sorted.filter((e) => {
+    const c = taken.get(e.cls) ?? 0;
+    if (c >= n) return false;
+    taken.set(e.cls, c + 1);
+    return true;
+  });
+}
+
 function stack(items: readonly Extracted[], dim: number): LabelledFeatures {
   const n = items.reduce((a, e) => a + e.f.k, 0);
   const x = new Float32Array(n * dim);
@@ -206,6 +236,10 @@ async function runOne(
       throw new ConfigError(`no training rows with features`, { subject: `${name} fold ${fold}`, reason: "empty-split" });
     if (testItems.length === 0)
       throw new ConfigError(`no test rows with features`, { subject: `${name} fold ${fold}`, reason: "empty-split" });
+    const limit = opts.labelsPerClass;
+    const drawSeed = `${opts.seed ?? 0}:labels:${fold}`;
+    trainItems = limitPerClass(trainItems, limit, `${drawSeed}:train`);
+    if (valItems) valItems = limitPerClass(valItems, limit, `${drawSeed}:val`);
     const probe = await trainLinearProbe({
       ...probeOpts,
       train: stack(trainItems, dim),
@@ -233,6 +267,7 @@ async function runOne(
       l2Scores: probe.l2Scores,
       trainClips: trainItems.length + (valFold !== undefined ? (valItems?.length ?? 0) : 0),
       testClips: testItems.length,
+      ...(limit !== undefined ? { labelsPerClass: limit } : {}),
     });
   };
 
@@ -279,6 +314,9 @@ export async function runProbeProtocol(opts: ProbeProtocolOptions): Promise<Prob
       subject: "runProbeProtocol.split",
     });
   }
+  const lpc = opts.labelsPerClass;
+  if (lpc !== undefined && !(Number.isInteger(lpc) && lpc >= 1))
+    throw new ConfigError(`labelsPerClass must be an integer ≥ 1, got ${lpc}`, { subject: "runProbeProtocol.labelsPerClass" });
   const classNames = opts.classNames
     ? [...opts.classNames]
     : [...new Set(opts.rows.map((r) => r.label).filter((l): l is string => typeof l === "string"))].sort();
@@ -352,4 +390,55 @@ export function concatFeatureExtractors(...extractors: FeatureExtractor[]): Feat
     }
     return { features, k, dim };
   };
+}
+
+/**
+ * An extractor that remembers each row's features (by row id), so several protocol runs over the
+ * same rows — full and label-scarce probes, a label-efficiency sweep — extract once.
+ */
+export function memoizeFeatureExtractor(extract: FeatureExtractor): FeatureExtractor {
+  const seen = new Map<string, Promise<ProbeFeatures>>();
+  return (row) => {
+    let p = seen.get(row.id);
+    if (!p) {
+      p = extract(row);
+      seen.set(row.id, p);
+    }
+    return p;
+  };
+}
+
+/** One probe accuracy of {@link probeLabelEfficiency}: a feature set at a labels-per-class budget. */
+export interface LabelEfficiencyResult {
+  features: string;
+  baseline: boolean;
+  labelsPerClass: number;
+  /** Mean over folds (one split: its accuracy). */
+  accuracy: number;
+  std: number;
+}
+
+/**
+ * Runs {@link runProbeProtocol} at each labels-per-class budget, extracting every feature set once:
+ * the label-efficiency curve of the features under test beside their baselines (plot it with
+ * `labelEfficiencyFigure`). Each budget draws its clips with the same seed for every feature set.
+ */
+export async function probeLabelEfficiency(
+  opts: Omit<ProbeProtocolOptions, "labelsPerClass">,
+  labelsPerClass: readonly number[],
+): Promise<{ points: LabelEfficiencyResult[]; runs: ProbeProtocolResult[] }> {
+  if (labelsPerClass.length === 0)
+    throw new ConfigError("give at least one labels-per-class budget", { subject: "probeLabelEfficiency.labelsPerClass" });
+  const baselines: ProbeProtocolOptions["baselines"] = {};
+  for (const [k, b] of Object.entries(opts.baselines ?? {})) baselines[k] = typeof b === "function" ? memoizeFeatureExtractor(b) : b;
+  const shared = { ...opts, extract: memoizeFeatureExtractor(opts.extract), baselines };
+  const points: LabelEfficiencyResult[] = [];
+  const runs: ProbeProtocolResult[] = [];
+  for (const n of labelsPerClass) {
+    const r = await runProbeProtocol({ ...shared, labelsPerClass: n });
+    runs.push(r);
+    for (const t of r.table)
+      points.push({ features: t.features, baseline: t.baseline, labelsPerClass: n, accuracy: t.accuracy, std: t.std });
+  }
+  return { points, runs };
 }

@@ -168,3 +168,70 @@ export function ablationBars(rows: AblationRow[], opts: { title?: string; valueL
   if (opts.title) layout.title = { text: opts.title };
   return { data, layout, config: defaultConfig() };
 }
+
+/** One probe result of {@link labelEfficiencyFigure}. */
+export interface LabelEfficiencyPoint {
+  /** The series (one line), e.g. "L³ audio tower" or "random weights". */
+  features: string;
+  /** Labelled training clips per class. */
+  labelsPerClass: number;
+  accuracy: number;
+}
+
+/**
+ * Probe accuracy against labelled clips per class (log x axis), one line per feature set: how much
+ * the features, not the labels, carry. Points of a series are drawn in order of labels per class.
+ *
+ * ```ts
+ * import { show, labelEfficiencyFigure } from "l3kit";
+ * show(labelEfficiencyFigure([{ features: "L³ audio", labelsPerClass: 5, accuracy: 0.99 }, ...], { chance: 0.1 }));
+ * ```
+ */
+export function labelEfficiencyFigure(
+  points: LabelEfficiencyPoint[],
+  opts: { title?: string; chance?: number; height?: number } = {},
+): Figure {
+  const series = new Map<string, LabelEfficiencyPoint[]>();
+  points.forEach((p, i) => {
+    if (!(Number.isFinite(p.labelsPerClass) && p.labelsPerClass > 0) || !(p.accuracy >= 0 && p.accuracy <= 1)) {
+      throw new ConfigError(`labelsPerClass must be > 0 and accuracy in [0, 1], got ${p.labelsPerClass}, ${p.accuracy}`, {
+        subject: `labelEfficiencyFigure: point ${i}`,
+        reason: "bad-value",
+      });
+    }
+    const s = series.get(p.features) ?? [];
+    s.push(p);
+    series.set(p.features, s);
+  });
+  const data: PlotTrace[] = [...series].map(([name, ps]) => {
+    const sorted = [...ps].sort((a, b) => a.labelsPerClass - b.labelsPerClass);
+    return {
+      type: "scatter",
+      mode: "lines+markers",
+      name,
+      x: sorted.map((p) => p.labelsPerClass),
+      y: sorted.map((p) => roundSig(p.accuracy, 4)),
+      hovertemplate: `${name}<br>%{x} labels per class: %{y}<extra></extra>`,
+    };
+  });
+  const xs = points.map((p) => p.labelsPerClass);
+  if (opts.chance !== undefined && xs.length) {
+    data.push({
+      type: "scatter",
+      mode: "lines",
+      name: "chance",
+      x: [Math.min(...xs), Math.max(...xs)],
+      y: [opts.chance, opts.chance],
+      line: { dash: "dot", color: "#888" },
+      hoverinfo: "skip",
+    });
+  }
+  const layout: Record<string, unknown> = {
+    height: opts.height ?? 400,
+    margin: { l: 60, r: 20, t: opts.title ? 50 : 20, b: 60 },
+    xaxis: { type: "log", title: { text: "labelled clips per class" } },
+    yaxis: { title: { text: "test accuracy" }, range: [0, 1.02] },
+  };
+  if (opts.title) layout.title = { text: opts.title };
+  return { data, layout, config: defaultConfig() };
+}

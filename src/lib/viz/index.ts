@@ -8,7 +8,15 @@
  * show(learningCurves(await readMetricsJsonl("runs/avc/metrics.jsonl")));
  * ```
  */
-export { type AblationRow, ablationBars, type ConfusionMatrixOptions, confusionMatrixFigure, perClassBars } from "./charts";
+export {
+  type AblationRow,
+  ablationBars,
+  type ConfusionMatrixOptions,
+  confusionMatrixFigure,
+  type LabelEfficiencyPoint,
+  labelEfficiencyFigure,
+  perClassBars,
+} from "./charts";
 export {
   type LearningCurveRow,
   type LearningCurvesOptions,
