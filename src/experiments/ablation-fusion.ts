@@ -14,7 +14,7 @@ import { ConfigError, writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import { CI_QUICK_TRAINING, DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
-import { type EvalSettings, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
+import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
 import type { Experiment } from "./types";
 
 export interface AblationConfig {
@@ -91,6 +91,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       if (!(FUSION_KINDS as readonly string[]).includes(h))
         throw new ConfigError(`unknown fusion head '${h}' (valid: ${FUSION_KINDS.join(", ")})`, { subject: "heads" });
     }
+    checkEvalSettings(config.eval as EvalSettings);
     const configs = heads.map((h) => modelConfigOf({ preset: config.preset, fusion: h }));
     const data = await prepareDataset(config.data, log);
     const cache = await prepareCache(config.data, data, configs[0] as ReturnType<typeof modelConfigOf>, log);

@@ -23,7 +23,7 @@ import {
   towerFeatureExtractor,
 } from "../lib/eval";
 import { computeAudioInput, computeFrameInput, type L3Net } from "../lib/models";
-import { L3kitError } from "../lib/util";
+import { ConfigError, L3kitError } from "../lib/util";
 import { splitOf } from "./common";
 
 /** Which evaluations to run and how large. */
@@ -43,6 +43,22 @@ export interface EvalSettings {
    */
   probeLabelsPerClass: number;
   seed: number;
+}
+
+/**
+ * Checks the evaluation settings before any training, so that a bad `--set eval.…` fails at once
+ * with the key named instead of after minutes of training.
+ */
+export function checkEvalSettings(settings: EvalSettings): void {
+  const count = (key: keyof EvalSettings, min: number) => {
+    const v = settings[key];
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= min))
+      throw new ConfigError(`must be an integer ≥ ${min}, got ${JSON.stringify(v)}`, { subject: `eval.${key}` });
+  };
+  count("avcPairs", 0);
+  count("locPerClip", 0);
+  count("probeEpochs", 1);
+  count("probeLabelsPerClass", 0);
 }
 
 /** The suite's typed results. */

@@ -10,7 +10,7 @@ import { formatTrainSummary, trainAvc } from "../lib/train";
 import { learningCurves, localizationOverlay, readMetricsJsonl, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import { DEFAULT_DATA, type DataSection, type ModelSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
-import { type EvalSettings, evalRow, evaluateSuite, localizationExamples } from "./evaluate";
+import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, localizationExamples } from "./evaluate";
 import type { Experiment } from "./types";
 
 export interface QuickstartConfig {
@@ -69,6 +69,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
   async run(ctx) {
     const { config, log } = ctx;
     const seed = ctx.seeds[0] as number;
+    checkEvalSettings(config.eval as EvalSettings);
     const modelConfig = modelConfigOf(config.model);
     const data = await prepareDataset(config.data, log);
     const cache = await prepareCache(config.data, data, modelConfig, log);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { configKeys, experimentHelp, getExperiment, listExperiments, resolveConfig, suggest } from "../../src/experiments";
+import { configKeys, experimentHelp, getExperiment, listExperiments, resolveConfig, runExperiment, suggest } from "../../src/experiments";
 import { ConfigError } from "../../src/lib/util";
 import { tempDir } from "../helpers";
 
@@ -65,5 +65,30 @@ test("every registered experiment has help that prints its config defaults and a
     assert.match(help, /Config \(defaults\):/);
     assert.match(help, /train\.lr/);
     assert.ok(getExperiment(name).profiles.ci, `${name} has a ci profile`);
+  }
+});
+
+test("bad evaluation settings fail before any data or training, naming the key", async () => {
+  const tmp = tempDir("l3kit-evalcheck-");
+  try {
+    for (const [name, set, key] of [
+      ["quickstart", "eval.probeLabelsPerClass=2.5", "eval.probeLabelsPerClass"],
+      ["quickstart", "eval.avcPairs=-1", "eval.avcPairs"],
+      ["ablation-fusion", "eval.probeEpochs=0", "eval.probeEpochs"],
+    ] as const) {
+      await assert.rejects(
+        runExperiment(name, {
+          set: ["profile=ci", `data.cacheRoot=${path.join(tmp.dir, "cache")}`, set],
+          out: path.join(tmp.dir, name),
+          backend: "cpu",
+          quiet: true,
+          resultsRoot: tmp.dir,
+        }),
+        (e: Error) => e instanceof ConfigError && e.message.includes(key) && /must be an integer/.test(e.message),
+      );
+      assert.ok(!existsSync(path.join(tmp.dir, "cache")), `${name}: no data generated before the check`);
+    }
+  } finally {
+    tmp.cleanup();
   }
 });
