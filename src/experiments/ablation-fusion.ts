@@ -58,7 +58,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
   name: "ablation-fusion",
   summary: "train every fusion head (concat, euclidean, cosine, avol) on the same data, budget and seeds; one table",
   description:
-    "Compares L³'s concat head with AVE-Net's euclidean head, a cosine head and AVOL-Net's localization head: each is trained for the same number of steps on the same data with the same seeds, then evaluated on the test split (AVC accuracy and AUC, linear probes of the frozen vision and audio towers, pointing game and cIoU@0.5 of the audio-conditioned map). The table gives mean ± std over seeds, the trainable parameter count and the training time. Finished (head, seed) cells are kept in cells/; --resume skips them.",
+    "Compares L³'s concat head with AVE-Net's euclidean head, a cosine head and AVOL-Net's localization head: each is trained for the same number of steps on the same data with the same seeds, then evaluated on the test split (AVC accuracy and AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class, pointing game and cIoU@0.5 of the audio-conditioned map). The table gives mean ± std over seeds, the trainable parameter count and the training time. Finished (head, seed) cells are kept in cells/; --resume skips them.",
   defaults: {
     profile: "default",
     seed: 0,
