@@ -26,6 +26,9 @@ import { computeAudioInput, computeFrameInput, type L3Net } from "../lib/models"
 import { ConfigError, L3kitError } from "../lib/util";
 import { splitOf } from "./common";
 
+/** The name of each tower's hand-made probe baseline in the probe results. */
+const HANDMADE_BASELINE = { vision: "colour-histogram", audio: "mfcc-stats" } as const;
+
 /** Which evaluations to run and how large. */
 export interface EvalSettings {
   /** Fixed AVC pairs from the test split (0: skip). */
@@ -174,7 +177,7 @@ export async function evaluateSuite(
     try {
       const few = settings.probeLabelsPerClass ?? 0;
       const probe = async (tower: "vision" | "audio") => {
-        const handmade = tower === "vision" ? "colour-histogram" : "mfcc-stats";
+        const handmade = HANDMADE_BASELINE[tower];
         // Features are extracted once and shared by the full-label and the label-scarce probe.
         const modelFeatures = memoizeFeatureExtractor(cacheTowerExtractor(cache, model, tower));
         let randomExtractor: FeatureExtractor | undefined;
@@ -224,24 +227,31 @@ export async function evaluateSuite(
   return result;
 }
 
+/**
+ * `{tower}Probe{suffix}`, `…Random{suffix}` and `…Handmade{suffix}` accuracies of one set of vision
+ * and audio probes (null where it did not run), vision first.
+ */
+function probeColumns(
+  probes: { vision: ProbeProtocolResult; audio: ProbeProtocolResult } | null,
+  suffix: string,
+): Record<string, number | null> {
+  const accuracy = (p: ProbeProtocolResult | undefined, name: string) => p?.table.find((t) => t.features === name)?.accuracy ?? null;
+  const cols: Record<string, number | null> = {};
+  for (const tower of ["vision", "audio"] as const) {
+    cols[`${tower}Probe${suffix}`] = accuracy(probes?.[tower], "model");
+    cols[`${tower}Probe${suffix}Random`] = accuracy(probes?.[tower], "random-weights");
+    cols[`${tower}Probe${suffix}Handmade`] = accuracy(probes?.[tower], HANDMADE_BASELINE[tower]);
+  }
+  return cols;
+}
+
 /** The suite's headline numbers as one flat table row. */
 export function evalRow(r: EvalSuiteResult): Record<string, number | null> {
-  const probe = (p: ProbeProtocolResult | undefined, name: string) => p?.table.find((t) => t.features === name)?.accuracy ?? null;
   return {
     avcAccuracy: r.avc?.accuracy ?? null,
     avcAuc: r.avc?.auc ?? null,
-    visionProbe: probe(r.probes?.vision, "model"),
-    visionProbeRandom: probe(r.probes?.vision, "random-weights"),
-    visionProbeHandmade: probe(r.probes?.vision, "colour-histogram"),
-    audioProbe: probe(r.probes?.audio, "model"),
-    audioProbeRandom: probe(r.probes?.audio, "random-weights"),
-    audioProbeHandmade: probe(r.probes?.audio, "mfcc-stats"),
-    visionProbeFewLabels: probe(r.fewLabelProbes?.vision, "model"),
-    visionProbeFewLabelsRandom: probe(r.fewLabelProbes?.vision, "random-weights"),
-    visionProbeFewLabelsHandmade: probe(r.fewLabelProbes?.vision, "colour-histogram"),
-    audioProbeFewLabels: probe(r.fewLabelProbes?.audio, "model"),
-    audioProbeFewLabelsRandom: probe(r.fewLabelProbes?.audio, "random-weights"),
-    audioProbeFewLabelsHandmade: probe(r.fewLabelProbes?.audio, "mfcc-stats"),
+    ...probeColumns(r.probes, ""),
+    ...probeColumns(r.fewLabelProbes, "FewLabels"),
     pointing: r.localization?.audioConditioned.pointing ?? null,
     ciou05: r.localization?.audioConditioned.successAt05 ?? null,
     ciouAuc: r.localization?.audioConditioned.auc ?? null,

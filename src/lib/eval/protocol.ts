@@ -172,13 +172,8 @@ async function extractAll(
 function limitPerClass(items: readonly Extracted[], n: number | undefined, seed: string): Extracted[] {
   if (n === undefined) return [...items];
   const sorted = [...items].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0));
-  const rng = new Rng(seed);
-  for (let i = sorted.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [sorted[i], sorted[j]] = [sorted[j]!, sorted[i]!];
-  }
   const taken = new Map<number, number>();
-  return sorted.filter((e) => {
+  return new Rng(seed).shuffle(sorted).filter((e) => {
     const c = taken.get(e.cls) ?? 0;
     if (c >= n) return false;
     taken.set(e.cls, c + 1);
