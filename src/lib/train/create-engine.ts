@@ -1,0 +1,43 @@
+/**
+ * Picks and builds the training engine: `auto` trains on tfjs when the native GPU backend runs
+ * (tensorflow-gpu), else on onnxruntime when onnxruntime-node loads, else on the active tfjs backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { backendInfo } from "../backend";
+import type { L3Net } from "../models";
+import { onnxRuntimeStatus } from "../models/onnx";
+import { ConfigError } from "../util";
+import type { EngineOptions, EngineStepConfig, TrainEngineName, TrainingEngine } from "./engine";
+import { TRAIN_ENGINES } from "./engine";
+import { createOnnxTrainingEngine } from "./onnx-engine";
+import { TfjsTrainingEngine } from "./tfjs-engine";
+
+/** Parses an engine name (case-insensitive); throws a {@link ConfigError} listing the valid ones. */
+export function parseTrainEngine(s: string): TrainEngineName {
+  const v = s.trim().toLowerCase();
+  if ((TRAIN_ENGINES as readonly string[]).includes(v)) return v as TrainEngineName;
+  throw new ConfigError(`unknown training engine "${s}"; expected one of ${TRAIN_ENGINES.join(", ")}`, {
+    subject: "train.engine",
+    reason: "bad-engine",
+  });
+}
+
+/** The engine a preference resolves to in this process, and why. */
+export function resolveTrainEngine(prefer: TrainEngineName = "auto"): { engine: "onnx" | "tfjs"; reason: string } {
+  if (prefer === "tfjs") return { engine: "tfjs", reason: `tfjs requested (backend "${tf.getBackend()}")` };
+  const st = onnxRuntimeStatus();
+  if (prefer === "onnx") {
+    if (!st.available) throw new ConfigError(`engine "onnx" requested but ${st.reason}`, { subject: "train.engine", reason: "onnx-unavailable" });
+    return { engine: "onnx", reason: `onnx requested (${st.reason})` };
+  }
+  if (backendInfo()?.name === "tensorflow-gpu") return { engine: "tfjs", reason: "auto: tfjs-node-gpu runs on a GPU" };
+  if (st.available) return { engine: "onnx", reason: `auto: ${st.reason} loads` };
+  return { engine: "tfjs", reason: `auto: ${st.reason}; training on tfjs backend "${tf.getBackend()}"` };
+}
+
+/** Builds the engine for a model and step config ({@link resolveTrainEngine} for `auto`). */
+export async function createTrainingEngine(model: L3Net, step: EngineStepConfig, opts: EngineOptions = {}): Promise<TrainingEngine> {
+  const { engine, reason } = resolveTrainEngine(opts.engine ?? "auto");
+  if (engine === "tfjs") return new TfjsTrainingEngine(model, step, reason);
+  return createOnnxTrainingEngine(model, step, { ...opts, reason });
+}
