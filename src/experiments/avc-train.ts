@@ -94,6 +94,8 @@ export const avcTrain: Experiment<AvcTrainConfig> = {
     "train.pairing": "in-batch (negatives from the other pairs of the batch) | sampled (the paper's 50/50 pairs)",
     "train.negatives": "in-batch negatives per frame (at most batch − 1)",
     "train.lr": "peak learning rate (paper: 1e-4; --set profile=paper for the paper's settings)",
+    "train.engine": "auto | onnx | tfjs: what computes the steps (auto: tfjs on a native GPU backend, else onnxruntime when it loads, else tfjs)",
+    "train.device": "cpu | webgpu: where the onnx engine computes",
   },
   async run(ctx) {
     const { config, log } = ctx;

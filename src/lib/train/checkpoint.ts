@@ -5,8 +5,8 @@ import type { AvcSamplerState } from "../data";
 import { type L3Net, loadWeightsInto, saveModel } from "../models";
 import { L3kitError, writeJsonAtomic } from "../util";
 import { loadBundle, saveBundle, type TensorBundle } from "./bundle";
-import type { TrainAvcConfig } from "./loop";
-import type { Adam } from "./optimizer";
+import type { TrainAvcConfig } from "./config";
+import type { AdamState } from "./optimizer";
 
 /** The trainer's state in a checkpoint (`trainer.json`); with the model and optimizer it resumes a run exactly. */
 export interface CheckpointState {
@@ -15,10 +15,13 @@ export interface CheckpointState {
   pairsPerEpoch: number;
   sampler: AvcSamplerState;
   best: { step: number; valAccuracy: number } | null;
-  evalsSinceBest: number;
   elapsedSec: number;
   config: TrainAvcConfig;
-  /** Sums of the metrics window not yet logged (so a resumed run logs the same rows). */
+  /** Each Trainer callback's own state ({@link TrainerCallback.stateDict}), by its state key. */
+  callbacks?: Record<string, unknown>;
+  /** Checkpoints written before callbacks kept their own state: the early-stopping count (now `callbacks["early-stopping"]`). */
+  evalsSinceBest?: number;
+  /** Checkpoints written before callbacks kept their own state: the metrics window's sums (now `callbacks.metrics`). */
   window?: { loss: number; accuracy: number; n: number; samples: number; seconds: number };
 }
 
@@ -26,20 +29,27 @@ export interface CheckpointState {
  * Writes a checkpoint folder `<root>/<name>/` atomically: everything goes into a temp folder which
  * is renamed into place (an existing folder of that name is swapped out, then removed), and
  * `latest.json` is updated last. The folder holds the model (loadable by `loadModel`),
- * `optimizer.bin` and `trainer.json`.
+ * `optimizer.bin` and `trainer.json`. The checkpoint is engine-neutral: the model's weights (an engine
+ * that keeps its own copy syncs them into the model first) and the optimizer state by the model's
+ * parameter names and layouts.
  */
-export async function saveCheckpoint(root: string, name: string, model: L3Net, optimizer: Adam, state: CheckpointState): Promise<string> {
+export async function saveCheckpoint(
+  root: string,
+  name: string,
+  model: L3Net,
+  optimizer: AdamState,
+  state: CheckpointState,
+): Promise<string> {
   const final = path.join(root, name);
   const tmp = path.join(root, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   await fsp.mkdir(tmp, { recursive: true });
   try {
     await saveModel(model, tmp, { step: state.step, epoch: state.epoch, best: state.best });
-    const opt = await optimizer.getState();
     const bundle: TensorBundle = {};
-    for (const [k, v] of Object.entries(opt.m)) bundle[`m/${k}`] = v;
-    for (const [k, v] of Object.entries(opt.v)) bundle[`v/${k}`] = v;
+    for (const [k, v] of Object.entries(optimizer.m)) bundle[`m/${k}`] = v;
+    for (const [k, v] of Object.entries(optimizer.v)) bundle[`v/${k}`] = v;
     await saveBundle(path.join(tmp, "optimizer.bin"), bundle);
-    await writeJsonAtomic(path.join(tmp, "trainer.json"), { ...state, optimizerStep: opt.step });
+    await writeJsonAtomic(path.join(tmp, "trainer.json"), { ...state, optimizerStep: optimizer.step });
     let old: string | null = null;
     if (existsSync(final)) {
       old = `${tmp}.old`;
@@ -88,8 +98,14 @@ export async function readLatestCheckpoint(root: string): Promise<string | null>
   return all.length ? (all[all.length - 1] as { dir: string }).dir : null;
 }
 
-/** Loads a checkpoint's weights into `model` and its state into `optimizer`; returns the trainer state. */
-export async function restoreCheckpoint(dir: string, model: L3Net, optimizer: Adam): Promise<CheckpointState & { optimizerStep: number }> {
+/**
+ * Loads a checkpoint's weights into `model`; returns the trainer state and the optimizer state (for
+ * {@link TrainingEngine.setOptimizerState}, which re-reads the parameters from the model).
+ */
+export async function restoreCheckpoint(
+  dir: string,
+  model: L3Net,
+): Promise<{ state: CheckpointState & { optimizerStep: number }; optimizer: AdamState }> {
   let state: CheckpointState & { optimizerStep: number };
   try {
     state = JSON.parse(await fsp.readFile(path.join(dir, "trainer.json"), "utf8"));
@@ -104,6 +120,5 @@ export async function restoreCheckpoint(dir: string, model: L3Net, optimizer: Ad
     if (k.startsWith("m/")) m[k.slice(2)] = e;
     else if (k.startsWith("v/")) v[k.slice(2)] = e;
   }
-  optimizer.setState({ step: state.optimizerStep, m, v });
-  return state;
+  return { state, optimizer: { step: state.optimizerStep, m, v } };
 }

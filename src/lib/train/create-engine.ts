@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { backendInfo } from "../backend";
 import type { L3Net } from "../models";
 import { onnxRuntimeStatus } from "../models/onnx";
-import { ConfigError } from "../util";
+import { ConfigError, errorMessage } from "../util";
 import type { EngineOptions, EngineStepConfig, TrainEngineName, TrainingEngine } from "./engine";
 import { TRAIN_ENGINES } from "./engine";
 import { createOnnxTrainingEngine } from "./onnx-engine";
@@ -27,7 +27,8 @@ export function resolveTrainEngine(prefer: TrainEngineName = "auto"): { engine: 
   if (prefer === "tfjs") return { engine: "tfjs", reason: `tfjs requested (backend "${tf.getBackend()}")` };
   const st = onnxRuntimeStatus();
   if (prefer === "onnx") {
-    if (!st.available) throw new ConfigError(`engine "onnx" requested but ${st.reason}`, { subject: "train.engine", reason: "onnx-unavailable" });
+    if (!st.available)
+      throw new ConfigError(`engine "onnx" requested but ${st.reason}`, { subject: "train.engine", reason: "onnx-unavailable" });
     return { engine: "onnx", reason: `onnx requested (${st.reason})` };
   }
   if (backendInfo()?.name === "tensorflow-gpu") return { engine: "tfjs", reason: "auto: tfjs-node-gpu runs on a GPU" };
@@ -35,9 +36,23 @@ export function resolveTrainEngine(prefer: TrainEngineName = "auto"): { engine: 
   return { engine: "tfjs", reason: `auto: ${st.reason}; training on tfjs backend "${tf.getBackend()}"` };
 }
 
-/** Builds the engine for a model and step config ({@link resolveTrainEngine} for `auto`). */
+/**
+ * Builds the engine for a model and step config ({@link resolveTrainEngine} for `auto`). With `auto`,
+ * an onnx engine that fails to build (e.g. a model or step config it does not support) falls back to
+ * tfjs, and the reason says why; a requested `onnx` engine's failure is thrown.
+ */
 export async function createTrainingEngine(model: L3Net, step: EngineStepConfig, opts: EngineOptions = {}): Promise<TrainingEngine> {
-  const { engine, reason } = resolveTrainEngine(opts.engine ?? "auto");
+  const prefer = opts.engine ?? "auto";
+  const { engine, reason } = resolveTrainEngine(prefer);
   if (engine === "tfjs") return new TfjsTrainingEngine(model, step, reason);
-  return createOnnxTrainingEngine(model, step, { ...opts, reason });
+  try {
+    return await createOnnxTrainingEngine(model, step, { ...opts, reason });
+  } catch (err) {
+    if (prefer !== "auto") throw err;
+    return new TfjsTrainingEngine(
+      model,
+      step,
+      `auto: the onnx engine did not build (${errorMessage(err).split("\n")[0]}); training on tfjs backend "${tf.getBackend()}"`,
+    );
+  }
 }

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { L3Net } from "../models";
 import type { EngineStepConfig, TrainingEngine } from "./engine";
-import { evaluateBatches, trainStep } from "./loop";
+import { evaluateBatches, trainStep } from "./step";
 import { Adam, type AdamState } from "./optimizer";
 
 /** A {@link TrainingEngine} over the model's tfjs variables. */

@@ -1,0 +1,130 @@
+/** MetricsLogger: writes metrics.jsonl, one row per `logEvery` steps, with validation fields on evaluation rows. */
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../util";
+import type { StepInfo, Trainer, TrainerCallback } from "../trainer";
+
+/** One line of metrics.jsonl. Validation fields appear on evaluation rows. */
+export interface MetricsRow {
+  step: number;
+  epoch: number;
+  loss: number;
+  trainAccuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  lr: number;
+  samplesPerSec: number;
+  elapsedSec: number;
+}
+
+/** Result of a validation pass. */
+export interface EvalResult {
+  step: number;
+  valLoss: number;
+  valAccuracy: number;
+  n: number;
+}
+
+/** Sums over the steps not yet logged. */
+interface MetricsWindow {
+  loss: number;
+  accuracy: number;
+  n: number;
+  samples: number;
+  seconds: number;
+}
+
+/** Options of {@link MetricsLogger}. */
+export interface MetricsLoggerOptions {
+  /** The metrics.jsonl file. */
+  file: string;
+  /** Write a row every N steps (and at evaluations, the last step, and a stop that asks for a last row). */
+  logEvery: number;
+  /** Called with each row after it is written. */
+  onRow?: (row: MetricsRow) => void | Promise<void>;
+  /** Called with each validation result and its row, before the row is written. */
+  onEval?: (result: EvalResult, row: MetricsRow) => void | Promise<void>;
+}
+
+/** The rows of a metrics.jsonl file (a line cut by a crash is dropped). */
+export function readMetricsRows(file: string): MetricsRow[] {
+  if (!existsSync(file)) return [];
+  const rows: MetricsRow[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      rows.push(JSON.parse(line) as MetricsRow);
+    } catch {
+      // a line cut by a crash: dropped, it will be recomputed
+    }
+  }
+  return rows;
+}
+
+const emptyWindow = (): MetricsWindow => ({ loss: 0, accuracy: 0, n: 0, samples: 0, seconds: 0 });
+
+/**
+ * Logs the mean training loss and accuracy of each window of steps to metrics.jsonl. Its state is
+ * the window's sums not yet logged: a run stopped between rows (by a signal) puts them into the
+ * checkpoint, and on resume the rows written after that checkpoint are dropped, so a resumed run
+ * logs exactly the rows an uninterrupted one would.
+ */
+export class MetricsLogger implements TrainerCallback {
+  readonly stateKey = "metrics";
+  /** The latest row written (or kept on resume). */
+  last: MetricsRow | null = null;
+  private window: MetricsWindow = emptyWindow();
+
+  constructor(private readonly opts: MetricsLoggerOptions) {}
+
+  async onTrainStart(trainer: Trainer): Promise<void> {
+    const from = trainer.resumedFrom;
+    if (from === null) {
+      await writeFileAtomic(this.opts.file, "");
+      return;
+    }
+    // Rows after the checkpoint came from the interrupted run; they are recomputed.
+    const kept = readMetricsRows(this.opts.file).filter((r) => r.step <= from);
+    await writeFileAtomic(this.opts.file, kept.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    this.last = kept[kept.length - 1] ?? null;
+  }
+
+  async onStepEnd(trainer: Trainer, info: StepInfo): Promise<void> {
+    const w = this.window;
+    w.loss += info.loss;
+    w.accuracy += info.accuracy;
+    w.n++;
+    w.samples += info.samples;
+    w.seconds += info.seconds;
+    const stop = trainer.stopRequest;
+    const lastRow = info.step >= trainer.config.steps || (stop !== null && stop.flush !== false);
+    if (info.step % this.opts.logEvery !== 0 && !info.evaluation && !lastRow) return;
+    const row: MetricsRow = {
+      step: info.step,
+      epoch: info.epoch,
+      loss: w.loss / w.n,
+      trainAccuracy: w.accuracy / w.n,
+      lr: info.lr,
+      samplesPerSec: w.seconds > 0 ? w.samples / w.seconds : 0,
+      elapsedSec: Math.round(info.elapsedSec * 10) / 10,
+    };
+    const ev = info.evaluation;
+    if (ev) {
+      row.valLoss = ev.valLoss;
+      row.valAccuracy = ev.valAccuracy;
+      await this.opts.onEval?.({ step: ev.step, valLoss: ev.valLoss, valAccuracy: ev.valAccuracy, n: ev.n }, row);
+    }
+    appendFileSync(this.opts.file, `${JSON.stringify(row)}\n`);
+    this.last = row;
+    this.window = emptyWindow();
+    await this.opts.onRow?.(row);
+  }
+
+  stateDict(): MetricsWindow {
+    return { ...this.window };
+  }
+
+  loadStateDict(state: unknown): void {
+    const s = (state ?? {}) as Partial<MetricsWindow>;
+    this.window = { loss: s.loss ?? 0, accuracy: s.accuracy ?? 0, n: s.n ?? 0, samples: s.samples ?? 0, seconds: s.seconds ?? 0 };
+  }
+}
