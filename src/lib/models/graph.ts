@@ -5,6 +5,7 @@
  *
  * Layout is NHWC. Every node's `shape` is the per-sample output shape (without the batch axis).
  */
+import { L3kitError } from "../util";
 import { type L3NetConfig, audioInputShape, lastMapSize, visionInputShape } from "./config";
 
 /** Which part of the network a node or parameter belongs to. */
@@ -317,4 +318,24 @@ export function lastMapShapes(config: L3NetConfig): { vision: [number, number, n
     vision: [vl[0], vl[1], config.vision.widths[config.vision.widths.length - 1] as number],
     audio: [al[0], al[1], config.audio.widths[config.audio.widths.length - 1] as number],
   };
+}
+
+/**
+ * Where the two modalities meet: the vision-only and audio-only nodes that the joint part of the
+ * head reads (concat: the pooled embeddings; euclidean, cosine: the L2-normalised projections;
+ * avol: the per-location vision projection and the audio projection).
+ */
+export function jointCut(graph: L3Graph): { vision: string; audio: string } {
+  const modality = new Map<string, Set<string>>();
+  const read = new Set<string>();
+  for (const n of graph.nodes) {
+    const m = n.op === "input" ? new Set([n.part]) : new Set(n.inputs.flatMap((i) => [...(modality.get(i) ?? [])]));
+    modality.set(n.name, m);
+    if (m.size === 2) for (const i of n.inputs) if (modality.get(i)?.size === 1) read.add(i);
+  }
+  const vision = [...read].filter((r) => modality.get(r)?.has("vision"));
+  const audio = [...read].filter((r) => modality.get(r)?.has("audio"));
+  if (vision.length !== 1 || audio.length !== 1)
+    throw new L3kitError(`the head reads ${[...read].join(", ")}: no single vision/audio cut`, { subject: `model '${graph.config.name}'` });
+  return { vision: vision[0] as string, audio: audio[0] as string };
 }

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, L3kitError, Rng } from "../util";
 import { type L3NetConfig, type L3NetConfigInput, type L3PresetName, resolveL3Config } from "./config";
-import { buildL3Graph, type GraphPart, type L3Graph, type ParamRole, type ParamSpec } from "./graph";
+import { buildL3Graph, type GraphPart, jointCut, type L3Graph, type ParamRole, type ParamSpec } from "./graph";
 import { runGraph } from "./runtime";
 
 /** Options of a forward pass. */
@@ -335,20 +335,7 @@ export class L3Net {
    * the cost of the joint part alone (in-batch negatives).
    */
   get jointInputs(): { vision: string; audio: string } {
-    if (!this.cut) {
-      const modality = new Map<string, Set<string>>();
-      const read = new Set<string>();
-      for (const n of this.graph.nodes) {
-        const m = n.op === "input" ? new Set([n.part]) : new Set(n.inputs.flatMap((i) => [...(modality.get(i) ?? [])]));
-        modality.set(n.name, m);
-        if (m.size === 2) for (const i of n.inputs) if (modality.get(i)?.size === 1) read.add(i);
-      }
-      const vision = [...read].filter((r) => modality.get(r)?.has("vision"));
-      const audio = [...read].filter((r) => modality.get(r)?.has("audio"));
-      if (vision.length !== 1 || audio.length !== 1)
-        throw new L3kitError(`the head reads ${[...read].join(", ")}: no single vision/audio cut`, { subject: `model '${this.config.name}'` });
-      this.cut = { vision: vision[0] as string, audio: audio[0] as string };
-    }
+    this.cut ??= jointCut(this.graph);
     return this.cut;
   }
 

@@ -1,12 +1,308 @@
-/** The onnxruntime training engine (being written). */
+/**
+ * The onnxruntime training engine: the whole AVC step (forward, backward, Adam) runs as one ONNX
+ * graph ({@link buildTrainGraph}) on onnxruntime-node's CPU provider (or WebGPU where an adapter
+ * exists). The engine holds the parameters, batch-norm statistics and Adam moments as plain
+ * Float32Arrays (conv kernels OIHW), feeds them to the step and keeps the arrays it returns, so a
+ * step copies each of them once (onnxruntime's output copy) and never goes through tfjs.
+ */
+import * as os from "node:os";
+import * as tf from "@tensorflow/tfjs";
+import type { AvcBatch } from "../data";
 import type { L3Net } from "../models";
-import { L3kitError } from "../util";
-import type { EngineOptions, EngineStepConfig, TrainingEngine } from "./engine";
+import { onnxRuntimeStatus } from "../models/onnx";
+import { buildEvalGraph, buildTrainGraph, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
+import { ConfigError, errorMessage, L3kitError } from "../util";
+import type { EngineOptions, EngineStepConfig, EvalTotals, StepResult, TrainingEngine } from "./engine";
+import type { AdamState } from "./optimizer";
+import { inBatchPairs } from "./pairing";
 
+interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+interface OrtSession {
+  readonly inputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface Ort {
+  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: "float32", data: Float32Array, dims: readonly number[]) => OrtTensor;
+}
+
+/** HWIO (l3kit) → OIHW (the engine's conv layout). */
+export function hwioToOihw(data: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
+  const [kh, kw, ci, co] = shape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++) {
+        const src = ((y * kw + x) * ci + i) * co;
+        for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = data[src + o] as number;
+      }
+  return { data: out, shape: [co, ci, kh, kw] };
+}
+
+/** OIHW → HWIO. */
+export function oihwToHwio(data: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
+  const [co, ci, kh, kw] = shape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < co; o++)
+    for (let i = 0; i < ci; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * ci + i) * co + o] = data[((o * ci + i) * kh + y) * kw + x] as number;
+  return { data: out, shape: [kh, kw, ci, co] };
+}
+
+function defaultThreads(): number {
+  const env = process.env.L3KIT_THREADS ? Number(process.env.L3KIT_THREADS) : undefined;
+  if (env !== undefined && Number.isInteger(env) && env >= 1) return env;
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+type Arr = { data: Float32Array; shape: number[] };
+
+/** A {@link TrainingEngine} on onnxruntime-node. Build with {@link createOnnxTrainingEngine}. */
+export class OnnxTrainingEngine implements TrainingEngine {
+  readonly name = "onnx" as const;
+  readonly reason: string;
+  private readonly params = new Map<string, Arr>();
+  private readonly stats = new Map<string, Arr>();
+  private readonly m = new Map<string, Arr>();
+  private readonly v = new Map<string, Arr>();
+  private t = 0;
+  private readonly steps = new Map<number, Promise<{ session: OrtSession; info: TrainGraphInfo }>>();
+  private readonly evals = new Map<number, Promise<OrtSession>>();
+  private readonly conv: Set<string>;
+
+  constructor(
+    private readonly ort: Ort,
+    private readonly model: L3Net,
+    private readonly cfg: EngineStepConfig,
+    private readonly sessionOptions: Record<string, unknown>,
+    reason: string,
+  ) {
+    this.reason = reason;
+    this.conv = new Set(model.graph.nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])));
+    this.readModel();
+  }
+
+  /** (Re-)reads parameters and statistics from the model, converting conv kernels to OIHW. */
+  private readModel(): void {
+    for (const v of this.model.namedVariables()) {
+      const data = v.variable.dataSync() as Float32Array;
+      const arr = this.conv.has(v.name) ? hwioToOihw(data, v.variable.shape) : { data: data.slice(), shape: [...v.variable.shape] };
+      (v.trainable ? this.params : this.stats).set(v.name, arr);
+    }
+    for (const [name, p] of this.params) {
+      if (!this.m.has(name)) this.m.set(name, { data: new Float32Array(p.data.length), shape: p.shape });
+      if (!this.v.has(name)) this.v.set(name, { data: new Float32Array(p.data.length), shape: p.shape });
+    }
+  }
+
+  private tensor(a: Arr): OrtTensor {
+    return new this.ort.Tensor("float32", a.data, a.shape);
+  }
+
+  private async createSession(bytes: Uint8Array): Promise<OrtSession> {
+    try {
+      return await this.ort.InferenceSession.create(bytes, this.sessionOptions);
+    } catch (err) {
+      const device = (this.sessionOptions.executionProviders as string[])[0];
+      throw new L3kitError(`onnxruntime could not create the training session on '${device}': ${errorMessage(err).split("\n")[0]}`, {
+        subject: "train.device",
+        reason: "onnx-session",
+        cause: err,
+      });
+    }
+  }
+
+  private stepSession(batch: number): Promise<{ session: OrtSession; info: TrainGraphInfo }> {
+    let s = this.steps.get(batch);
+    if (!s) {
+      const info = buildTrainGraph(this.model.graph, {
+        batch,
+        pairing: { kind: this.cfg.pairing, negatives: this.cfg.negatives },
+        mode: "step",
+        weightDecay: this.cfg.weightDecay,
+      });
+      s = this.createSession(info.bytes).then((session) => ({ session, info }));
+      this.steps.set(batch, s);
+    }
+    return s;
+  }
+
+  /** Targets and weights of the batch's scored combinations. */
+  private targets(batch: AvcBatch, info: TrainGraphInfo): { targets: Float32Array; weights: Float32Array } {
+    const N = info.combinations;
+    const targets = new Float32Array(N * 2);
+    const weights = new Float32Array(N);
+    if (this.cfg.pairing === "in-batch") {
+      const pairs = inBatchPairs(
+        batch.pairs.map((p) => p.frame.id),
+        this.cfg.negatives,
+      );
+      if (pairs.labels.length !== N) throw new L3kitError(`in-batch pairs: ${pairs.labels.length} for ${N}`, { subject: "onnx engine" });
+      for (let j = 0; j < N; j++) {
+        targets[j * 2 + (pairs.labels[j] as number)] = 1;
+        weights[j] = pairs.weights[j] as number;
+      }
+    } else {
+      for (let j = 0; j < N; j++) {
+        targets[j * 2 + (batch.labels[j] ? 1 : 0)] = 1;
+        weights[j] = 1 / N;
+      }
+    }
+    return { targets, weights };
+  }
+
+  async step(batch: AvcBatch, lr: number): Promise<StepResult> {
+    const { session, info } = await this.stepSession(batch.size);
+    const { targets, weights } = this.targets(batch, info);
+    const T = this.ort.Tensor;
+    const feeds: Record<string, OrtTensor> = {
+      frames: new T("float32", batch.frames, batch.frameShape),
+      audio: new T("float32", batch.audio, batch.audioShape),
+      targets: new T("float32", targets, [info.combinations, 2]),
+      weights: new T("float32", weights, [info.combinations]),
+      lr: new T("float32", Float32Array.of(lr), []),
+      t: new T("float32", Float32Array.of(this.t + 1), []),
+    };
+    for (const name of info.trainable) {
+      feeds[trainNames.param(name)] = this.tensor(this.params.get(name) as Arr);
+      feeds[trainNames.m(name)] = this.tensor(this.m.get(name) as Arr);
+      feeds[trainNames.v(name)] = this.tensor(this.v.get(name) as Arr);
+    }
+    for (const name of info.stats) feeds[trainNames.stat(name)] = this.tensor(this.stats.get(name) as Arr);
+    const out = await session.run(feeds);
+    const take = (map: Map<string, Arr>, name: string, key: string) => {
+      const old = map.get(name) as Arr;
+      map.set(name, { data: out[key]?.data as Float32Array, shape: old.shape });
+    };
+    for (const name of info.trainable) {
+      take(this.params, name, trainNames.newParam(name));
+      take(this.m, name, trainNames.newM(name));
+      take(this.v, name, trainNames.newV(name));
+    }
+    for (const name of info.stats) take(this.stats, name, trainNames.newStat(name));
+    this.t++;
+    const scalar = (name: string) => ((out[name] as OrtTensor).data as Float32Array)[0] as number;
+    return { loss: scalar("loss"), accuracy: scalar("accuracy") };
+  }
+
+  /** Creates a session now, so a provider that cannot run fails before any data is prepared. */
+  async checkDevice(): Promise<void> {
+    await this.evalSession(1);
+  }
+
+  private evalSession(batch: number): Promise<OrtSession> {
+    let s = this.evals.get(batch);
+    if (!s) {
+      s = this.createSession(buildEvalGraph(this.model.graph, batch));
+      this.evals.set(batch, s);
+    }
+    return s;
+  }
+
+  async evaluate(batches: readonly AvcBatch[]): Promise<EvalTotals> {
+    let lossSum = 0;
+    let correct = 0;
+    let n = 0;
+    for (const b of batches) {
+      const session = await this.evalSession(b.size);
+      const T = this.ort.Tensor;
+      const feeds: Record<string, OrtTensor> = {
+        frames: new T("float32", b.frames, b.frameShape),
+        audio: new T("float32", b.audio, b.audioShape),
+      };
+      for (const name of session.inputNames) {
+        if (name.startsWith("p:")) feeds[name] = this.tensor(this.params.get(name.slice(2)) as Arr);
+        else if (name.startsWith("s:")) feeds[name] = this.tensor(this.stats.get(name.slice(2)) as Arr);
+      }
+      const logits = (await session.run(feeds)).logits?.data as Float32Array;
+      for (let i = 0; i < b.size; i++) {
+        const l0 = logits[2 * i] as number;
+        const l1 = logits[2 * i + 1] as number;
+        const mx = Math.max(l0, l1);
+        const lse = mx + Math.log(Math.exp(l0 - mx) + Math.exp(l1 - mx));
+        const y = b.labels[i] ? 1 : 0;
+        lossSum += lse - (y ? l1 : l0);
+        // tfjs' argMax: ties go to class 0
+        if ((l1 > l0 ? 1 : 0) === y) correct++;
+      }
+      n += b.size;
+    }
+    return { loss: n ? lossSum / n : Number.NaN, accuracy: n ? correct / n : Number.NaN, n };
+  }
+
+  async syncModel(): Promise<void> {
+    for (const v of this.model.namedVariables()) {
+      const a = (v.trainable ? this.params : this.stats).get(v.name) as Arr;
+      const w = this.conv.has(v.name) ? oihwToHwio(a.data, a.shape) : a;
+      tf.tidy(() => v.variable.assign(tf.tensor(w.data, v.variable.shape, "float32")));
+    }
+  }
+
+  async getOptimizerState(): Promise<AdamState> {
+    const dump = (map: Map<string, Arr>) => {
+      const out: AdamState["m"] = {};
+      for (const name of [...map.keys()].sort()) {
+        const a = map.get(name) as Arr;
+        out[name] = this.conv.has(name) ? oihwToHwio(a.data, a.shape) : { data: a.data.slice(), shape: [...a.shape] };
+      }
+      return out;
+    };
+    return { step: this.t, m: dump(this.m), v: dump(this.v) };
+  }
+
+  async setOptimizerState(state: AdamState): Promise<void> {
+    this.m.clear();
+    this.v.clear();
+    const load = (map: Map<string, Arr>, from: AdamState["m"]) => {
+      for (const [name, a] of Object.entries(from))
+        map.set(name, this.conv.has(name) ? hwioToOihw(a.data, a.shape) : { data: a.data.slice(), shape: [...a.shape] });
+    };
+    load(this.m, state.m);
+    load(this.v, state.v);
+    this.t = state.step;
+    this.readModel();
+  }
+
+  async dispose(): Promise<void> {
+    const sessions = [...(await Promise.all(this.steps.values())).map((s) => s.session), ...(await Promise.all(this.evals.values()))];
+    this.steps.clear();
+    this.evals.clear();
+    for (const s of sessions) await s.release();
+  }
+}
+
+/** Builds the onnxruntime engine; throws a {@link ConfigError} when onnxruntime-node does not load or the config cannot run on it. */
 export async function createOnnxTrainingEngine(
-  _model: L3Net,
-  _step: EngineStepConfig,
-  _opts: EngineOptions & { reason?: string } = {},
+  model: L3Net,
+  step: EngineStepConfig,
+  opts: EngineOptions & { reason?: string } = {},
 ): Promise<TrainingEngine> {
-  throw new L3kitError("the onnx training engine is not built yet", { subject: "train.engine" });
+  const st = onnxRuntimeStatus();
+  if (!st.available)
+    throw new ConfigError(`engine "onnx" needs onnxruntime-node: ${st.reason}`, { subject: "train.engine", reason: "onnx-unavailable" });
+  if (step.microBatches !== 1)
+    throw new ConfigError(
+      `the onnx engine runs the whole batch in one pass (its memory is not capped like wasm's 4 GiB heap); set train.microBatches=1, got ${step.microBatches}`,
+      { subject: "train.microBatches", reason: "bad-config" },
+    );
+  const device = opts.device ?? "cpu";
+  const threads = opts.threads ?? defaultThreads();
+  const ort = require("onnxruntime-node") as Ort;
+  const sessionOptions = {
+    executionProviders: [device],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
+  const why = `${opts.reason ? `${opts.reason}; ` : ""}onnxruntime-node ${st.version}, ${device}, ${threads} thread${threads === 1 ? "" : "s"}`;
+  const engine = new OnnxTrainingEngine(ort, model, step, sessionOptions, why);
+  // fail now, with the reason (e.g. no WebGPU adapter), rather than at the first step
+  if (device !== "cpu") await engine.checkDevice();
+  return engine;
 }

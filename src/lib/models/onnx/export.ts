@@ -59,13 +59,14 @@ export interface OnnxExportInfo {
   outputs: Array<{ name: string; node: string; shape: number[] }>;
 }
 
-const FLOAT = 1;
-const INT64 = 7;
+export const FLOAT = 1;
+export const INT64 = 7;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
 
-type Attr = { name: string; f: number } | { name: string; i: number } | { name: string; ints: readonly number[] };
+/** A node attribute: float, int or ints. */
+export type Attr = { name: string; f: number } | { name: string; i: number } | { name: string; ints: readonly number[] };
 
 function attrProto(a: Attr): PbWriter {
   const w = new PbWriter().string(1, a.name);
@@ -78,7 +79,7 @@ function attrProto(a: Attr): PbWriter {
   return w;
 }
 
-function tensorProto(name: string, dims: readonly number[], type: number, raw: Uint8Array): PbWriter {
+export function tensorProto(name: string, dims: readonly number[], type: number, raw: Uint8Array): PbWriter {
   const w = new PbWriter();
   for (const d of dims) w.int(1, d);
   return w.int(2, type).string(8, name).bytes(9, raw);
@@ -86,7 +87,7 @@ function tensorProto(name: string, dims: readonly number[], type: number, raw: U
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function floatBytes(data: Float32Array): Uint8Array {
+export function floatBytes(data: Float32Array): Uint8Array {
   if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.length * 4);
   const dv = new DataView(out.buffer);
@@ -103,7 +104,7 @@ function int64Bytes(values: readonly number[]): Uint8Array {
   return out;
 }
 
-function valueInfo(name: string, dims: ReadonlyArray<number | string>): PbWriter {
+export function valueInfo(name: string, dims: ReadonlyArray<number | string>): PbWriter {
   const shape = new PbWriter();
   for (const d of dims) shape.message(1, typeof d === "number" ? new PbWriter().int(1, d) : new PbWriter().string(2, d));
   const tensorType = new PbWriter().int(1, FLOAT).message(2, shape);
@@ -119,18 +120,19 @@ interface Value {
 }
 
 /** A graph being assembled. */
-class OnnxGraphBuilder {
+export class OnnxGraphBuilder {
   readonly nodes: PbWriter[] = [];
   readonly initializers: PbWriter[] = [];
   private consts = 0;
   private readonly constCache = new Map<string, string>();
 
-  node(op: string, inputs: readonly string[], outputs: readonly string[], attrs: readonly Attr[] = [], name?: string): void {
+  node(op: string, inputs: readonly string[], outputs: readonly string[], attrs: readonly Attr[] = [], name?: string, domain?: string): void {
     const w = new PbWriter();
     for (const i of inputs) w.string(1, i);
     for (const o of outputs) w.string(2, o);
     w.string(3, name ?? outputs[0] ?? op).string(4, op);
     for (const a of attrs) w.message(5, attrProto(a));
+    if (domain) w.string(7, domain);
     this.nodes.push(w);
   }
 
