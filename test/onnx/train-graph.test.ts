@@ -31,7 +31,8 @@ const NEGATIVES = 3;
 
 /** Both engines' loss and per-parameter gradients (conv kernels compared in OIHW). */
 async function gradients(model: L3Net, pairing: Pairing, batch: number, inputs: { frames: Float32Array; audio: Float32Array }) {
-  const shapeOf = (name: string) => [batch, ...(model.graph.nodes.find((n) => n.name === name)?.shape ?? [])] as [number, number, number, number];
+  const shapeOf = (name: string) =>
+    [batch, ...(model.graph.nodes.find((n) => n.name === name)?.shape ?? [])] as [number, number, number, number];
   const labels = Array.from({ length: batch }, (_, i) => i % 2);
   // one repeated clip id, so in-batch pairing also has a zero-weight combination
   const ids = Array.from({ length: batch }, (_, i) => `clip${i === batch - 1 ? 0 : i}`);
@@ -64,7 +65,8 @@ async function gradients(model: L3Net, pairing: Pairing, batch: number, inputs: 
     weights: new Tensor("float32", weights, [N]),
   };
   const conv = new Set(info.convKernels);
-  const layout = (name: string, data: Float32Array, shape: readonly number[]) => (conv.has(name) ? hwioToOihw(data, shape) : { data, shape });
+  const layout = (name: string, data: Float32Array, shape: readonly number[]) =>
+    conv.has(name) ? hwioToOihw(data, shape) : { data, shape };
   for (const v of model.namedVariables()) {
     const a = layout(v.name, v.variable.dataSync() as Float32Array, v.variable.shape);
     feeds[v.trainable ? trainNames.param(v.name) : trainNames.stat(v.name)] = new Tensor("float32", a.data, a.shape);
@@ -73,7 +75,11 @@ async function gradients(model: L3Net, pairing: Pairing, batch: number, inputs: 
   await session.release();
   const result = trainable.map((v) => {
     const g = ref.grads[v.variable.name] as tf.Tensor;
-    return { name: v.name, want: layout(v.name, g.dataSync() as Float32Array, g.shape).data, got: out[trainNames.grad(v.name)].data as Float32Array };
+    return {
+      name: v.name,
+      want: layout(v.name, g.dataSync() as Float32Array, g.shape).data,
+      got: out[trainNames.grad(v.name)].data as Float32Array,
+    };
   });
   const wantLoss = ref.value.dataSync()[0] as number;
   tf.dispose([ref.value, ...Object.values(ref.grads)]);
