@@ -79,6 +79,7 @@ export type BenchJob =
       microBatches?: number;
     } & TimingPlan)
   | ({ kind: "onnx"; preset: L3PresetName; batch: number } & TimingPlan)
+  | ({ kind: "onnx-train"; preset: L3PresetName; batch: number; rssSteps: number } & TimingPlan)
   | { kind: "data"; preset: L3PresetName; batch: number; clips: number; samples: number; reps: number }
   | { kind: "synth"; tinyClips: number; defaultClips: number };
 
@@ -171,4 +172,18 @@ export interface SynthJobResult extends JobCommon {
   }>;
 }
 
-export type JobResult = TfjsJobResult | OnnxJobResult | DataJobResult | SynthJobResult;
+/** Result of an "onnx-train" job: the whole AVC step on onnxruntime. */
+export interface OnnxTrainJobResult extends JobCommon {
+  kind: "onnx-train";
+  preset: L3PresetName;
+  batch: number;
+  available: boolean;
+  reason: string;
+  train?: Timing & { loss: number };
+  /** Bytes of parameters, BN statistics and Adam moments that a step hands over (each is copied once), and a memcpy of that volume. */
+  copy?: { bytes: number; ms: number };
+  /** RSS after the timed steps and after `rssSteps` more (no growth expected). */
+  rss?: { steps: number; before: number; after: number };
+}
+
+export type JobResult = TfjsJobResult | OnnxJobResult | OnnxTrainJobResult | DataJobResult | SynthJobResult;

@@ -15,7 +15,17 @@ import * as path from "node:path";
 import { Command } from "commander";
 import { buildL3Graph, L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
 import { ConfigError, errorMessage, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
-import type { BenchJob, DataJobResult, JobResult, LeakResult, OnnxJobResult, SynthJobResult, TfjsJobResult, Timing } from "./common";
+import type {
+  BenchJob,
+  DataJobResult,
+  JobResult,
+  LeakResult,
+  OnnxJobResult,
+  OnnxTrainJobResult,
+  SynthJobResult,
+  TfjsJobResult,
+  Timing,
+} from "./common";
 
 /** The benchmark sections (`--only`). */
 export const BENCH_SECTIONS = ["train", "forward", "onnx", "data", "synth", "torch", "leak"] as const;
@@ -121,6 +131,11 @@ export interface BenchReport {
   ratios: Array<{
     preset: string;
     trainWasmOverTorch: number | null;
+    /** The onnx training engine ÷ PyTorch, and ÷ tfjs wasm. */
+    trainOnnxOverTorch: number | null;
+    trainOnnxOverWasm: number | null;
+    /** GFLOP/s of an onnx training step ÷ GFLOP/s of the ONNX forward pass, same run. */
+    onnxTrainOverForwardGflops: number | null;
     onnxForwardOverTorch: number | null;
     wasmForwardOverTorch: number | null;
   }>;
@@ -316,12 +331,16 @@ export function formatBenchMarkdown(r: BenchReport): string {
   };
   if (r.train.length) {
     L.push("## Training step (samples/s)", "");
-    const cols = [...engines, ...(r.train.some((x) => x.engine === "torch") ? ["torch"] : [])];
-    L.push(`| preset | ${cols.map((c) => (c === "torch" ? "PyTorch" : `tfjs ${c}`)).join(" | ")} | wasm ÷ PyTorch |`);
-    L.push(`|---|${cols.map(() => "---:").join("|")}|---:|`);
+    const cols = [...engines, ...["onnx", "torch"].filter((e) => r.train.some((x) => x.engine === e))];
+    const name = (c: string) => (c === "torch" ? "PyTorch" : c === "onnx" ? "onnx (onnxruntime)" : `tfjs ${c}`);
+    L.push(`| preset | ${cols.map(name).join(" | ")} | onnx ÷ PyTorch | onnx ÷ wasm | onnx step ÷ ONNX forward GF/s | wasm ÷ PyTorch |`);
+    L.push(`|---|${cols.map(() => "---:").join("|")}|---:|---:|---:|---:|`);
     for (const p of presets) {
-      const ratio = r.ratios.find((x) => x.preset === p)?.trainWasmOverTorch;
-      L.push(`| ${p} | ${cols.map((c) => cell(r.train, p, c)).join(" | ")} | ${ratio == null ? "—" : `${ratio.toFixed(2)}×`} |`);
+      const rt = r.ratios.find((x) => x.preset === p);
+      const f = (v: number | null | undefined) => (v == null ? "—" : `${v.toFixed(2)}×`);
+      L.push(
+        `| ${p} | ${cols.map((c) => cell(r.train, p, c)).join(" | ")} | ${f(rt?.trainOnnxOverTorch)} | ${f(rt?.trainOnnxOverWasm)} | ${rt?.onnxTrainOverForwardGflops == null ? "—" : `${(100 * rt.onnxTrainOverForwardGflops).toFixed(0)}%`} | ${f(rt?.trainWasmOverTorch)} |`,
+      );
     }
     L.push("");
   }
@@ -601,6 +620,40 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
         log(`  not available: ${res.reason}`);
       }
     }
+    if (sections.has("train")) {
+      // the onnx training engine: batch `batch`, and for paper also the paper's 16 per worker (memory)
+      const batches = preset === "paper" && !quick && batch !== 16 ? [batch, 16] : [batch];
+      for (const b of batches) {
+        log(`- onnx training engine / ${preset}: train, batch ${b}`);
+        const rssSteps = b === batch ? (quick ? 20 : preset === "paper" ? 20 : 500) : 0;
+        const res = (await runChild(
+          { kind: "onnx-train", preset, batch: b, rssSteps, ...plan },
+          timeoutSec,
+          log,
+          threads,
+        )) as OnnxTrainJobResult;
+        report.memory.push({ job: `onnx train / ${preset}, batch ${b}`, peakRssBytes: res.peakRssBytes });
+        if (res.error || !res.available || !res.train) {
+          report.notes.push(`onnx training / ${preset} (batch ${b}): ${res.error ?? res.reason}`);
+          log(`  ${res.error ? "failed" : "not available"}: ${res.error ?? res.reason}`);
+          continue;
+        }
+        if (b === batch) {
+          report.train.push({ ...res.train, preset, engine: "onnx", batch: b, peakRssBytes: res.peakRssBytes });
+          if (res.copy)
+            report.notes.push(
+              `onnx training / ${preset}: a step hands over ${mib(res.copy.bytes)} of parameters, BN statistics and Adam moments, each copied once by onnxruntime's outputs; a memcpy of that volume takes ${fmt(res.copy.ms, 2)} ms = ${fmt((100 * res.copy.ms) / res.train.msPerCall, 2)}% of the step.`,
+            );
+          if (res.rss)
+            report.notes.push(
+              `onnx training / ${preset}: RSS ${mib(res.rss.before)} after the timed steps, ${mib(res.rss.after)} after ${res.rss.steps} more (growth ${mib(res.rss.after - res.rss.before)}).`,
+            );
+        }
+        log(
+          `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step), peak RSS ${mib(res.peakRssBytes)}`,
+        );
+      }
+    }
     if (torch && "python" in torch) {
       const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter(
         (x): x is string => !!x,
@@ -631,9 +684,13 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     }
     const sps = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.samplesPerSec;
     const ratio = (a?: number, b?: number) => (a && b ? a / b : null);
+    const gf = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.gflops;
     report.ratios.push({
       preset,
       trainWasmOverTorch: ratio(sps(report.train, "wasm"), sps(report.train, "torch")),
+      trainOnnxOverTorch: ratio(sps(report.train, "onnx"), sps(report.train, "torch")),
+      trainOnnxOverWasm: ratio(sps(report.train, "onnx"), sps(report.train, "wasm")),
+      onnxTrainOverForwardGflops: ratio(gf(report.train, "onnx"), gf(report.forward, "onnx")),
       onnxForwardOverTorch: ratio(sps(report.forward, "onnx"), sps(report.forward, "torch")),
       wasmForwardOverTorch: ratio(sps(report.forward, "wasm"), sps(report.forward, "torch")),
     });

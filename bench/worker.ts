@@ -20,7 +20,7 @@ import {
 import type { ManifestRow } from "../src/lib/data/types";
 import { readSamples } from "../src/lib/media";
 import { buildL3Net, createInferenceRunner, exportOnnx, modelSummary, OnnxL3Runner, onnxRuntimeStatus } from "../src/lib/models";
-import { Adam, avcTransforms, trainStep } from "../src/lib/train";
+import { Adam, avcTransforms, createOnnxTrainingEngine, trainStep } from "../src/lib/train";
 import { errorMessage, mapPool, Rng } from "../src/lib/util";
 import {
   type BenchJob,
@@ -29,6 +29,7 @@ import {
   type JobResult,
   median,
   type OnnxJobResult,
+  type OnnxTrainJobResult,
   type SynthJobResult,
   type TfjsJobResult,
   timeReps,
@@ -149,6 +150,42 @@ async function onnxJob(job: Extract<BenchJob, { kind: "onnx" }>): Promise<OnnxJo
   };
 }
 
+async function onnxTrainJob(job: Extract<BenchJob, { kind: "onnx-train" }>): Promise<OnnxTrainJobResult> {
+  const base = { kind: "onnx-train" as const, preset: job.preset, batch: job.batch };
+  const st = onnxRuntimeStatus();
+  if (!st.available) return { ...base, available: false, reason: st.reason, ...common() };
+  await tf.setBackend("cpu"); // only to hold the initial weights
+  const model = buildL3Net(job.preset, { seed: 0 });
+  const flops = modelSummary(model.graph).totals.flops;
+  const batch = randomBatch(model, job.batch);
+  const engine = await createOnnxTrainingEngine(model, { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 1e-5 });
+  let loss = 0;
+  const step = async () => {
+    loss = (await engine.step(batch, 1e-4)).loss;
+  };
+  // as tfjs' and PyTorch's rows: 3 forward passes of FLOPs per step
+  const train = await timeReps(step, job, job.batch, 3 * flops * job.batch);
+  // what a step hands over and gets back: every parameter, its two moments and the BN statistics
+  const arrays = model
+    .namedVariables()
+    .flatMap((v) => (v.trainable ? [v.variable.size, v.variable.size, v.variable.size] : [v.variable.size]));
+  const src = arrays.map((n) => new Float32Array(n).fill(1));
+  let t0 = performance.now();
+  for (let r = 0; r < 5; r++) for (const a of src) a.slice();
+  const copyMs = (performance.now() - t0) / 5;
+  const bytes = arrays.reduce((a, b) => a + b, 0) * 4;
+  let rss: OnnxTrainJobResult["rss"];
+  if (job.rssSteps > 0) {
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < job.rssSteps; i++) await step();
+    rss = { steps: job.rssSteps, before, after: process.memoryUsage().rss };
+  }
+  t0 = performance.now();
+  await engine.dispose();
+  model.dispose();
+  return { ...base, available: true, reason: engine.reason, train: { ...train, loss }, copy: { bytes, ms: copyMs }, rss, ...common() };
+}
+
 async function dataJob(job: Extract<BenchJob, { kind: "data" }>): Promise<DataJobResult> {
   await tf.setBackend("cpu");
   const out: DataJobResult = { kind: "data", preset: job.preset, batch: job.batch, clips: job.clips, ...common() };
@@ -254,6 +291,8 @@ export async function runJob(job: BenchJob): Promise<JobResult> {
   switch (job.kind) {
     case "tfjs":
       return tfjsJob(job);
+    case "onnx-train":
+      return onnxTrainJob(job);
     case "onnx":
       return onnxJob(job);
     case "data":

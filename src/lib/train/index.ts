@@ -11,3 +11,4 @@ export * from "./tfjs-engine";
 export * from "./trainer";
 export * from "./transforms";
 export * from "./pairing";
+export * from "./onnx-engine";

@@ -22,7 +22,7 @@ interface OrtTensor {
 }
 interface OrtSession {
   readonly inputNames: readonly string[];
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  run(feeds: Record<string, OrtTensor>, fetches?: Record<string, OrtTensor | null>): Promise<Record<string, OrtTensor>>;
   release(): Promise<void>;
 }
 interface Ort {
@@ -71,6 +71,12 @@ export class OnnxTrainingEngine implements TrainingEngine {
   private readonly m = new Map<string, Arr>();
   private readonly v = new Map<string, Arr>();
   private t = 0;
+  private readonly spare = {
+    params: new Map<string, Arr>(),
+    m: new Map<string, Arr>(),
+    v: new Map<string, Arr>(),
+    stats: new Map<string, Arr>(),
+  };
   private readonly steps = new Map<number, Promise<{ session: OrtSession; info: TrainGraphInfo }>>();
   private readonly evals = new Map<number, Promise<OrtSession>>();
   private readonly conv: Set<string>;
@@ -156,6 +162,17 @@ export class OnnxTrainingEngine implements TrainingEngine {
     return { targets, weights };
   }
 
+  /** A second buffer per array, written by the next step (the two swap after each step). */
+  private spareOf(map: Map<string, Arr>, spare: Map<string, Arr>, name: string): Arr {
+    const a = map.get(name) as Arr;
+    let b = spare.get(name);
+    if (!b || b.data.length !== a.data.length || b.data === a.data) {
+      b = { data: new Float32Array(a.data.length), shape: a.shape };
+      spare.set(name, b);
+    }
+    return b;
+  }
+
   async step(batch: AvcBatch, lr: number): Promise<StepResult> {
     const { session, info } = await this.stepSession(batch.size);
     const { targets, weights } = this.targets(batch, info);
@@ -168,23 +185,26 @@ export class OnnxTrainingEngine implements TrainingEngine {
       lr: new T("float32", Float32Array.of(lr), []),
       t: new T("float32", Float32Array.of(this.t + 1), []),
     };
-    for (const name of info.trainable) {
-      feeds[trainNames.param(name)] = this.tensor(this.params.get(name) as Arr);
-      feeds[trainNames.m(name)] = this.tensor(this.m.get(name) as Arr);
-      feeds[trainNames.v(name)] = this.tensor(this.v.get(name) as Arr);
-    }
-    for (const name of info.stats) feeds[trainNames.stat(name)] = this.tensor(this.stats.get(name) as Arr);
-    const out = await session.run(feeds);
-    const take = (map: Map<string, Arr>, name: string, key: string) => {
-      const old = map.get(name) as Arr;
-      map.set(name, { data: out[key]?.data as Float32Array, shape: old.shape });
+    // Outputs go straight into the spare buffers (pre-allocated fetches): no copy, no allocation.
+    const fetches: Record<string, OrtTensor | null> = { loss: null, accuracy: null };
+    const swaps: Array<[Map<string, Arr>, Map<string, Arr>, string, Arr]> = [];
+    const bind = (map: Map<string, Arr>, spare: Map<string, Arr>, name: string, input: string, output: string) => {
+      feeds[input] = this.tensor(map.get(name) as Arr);
+      const next = this.spareOf(map, spare, name);
+      fetches[output] = this.tensor(next);
+      swaps.push([map, spare, name, next]);
     };
     for (const name of info.trainable) {
-      take(this.params, name, trainNames.newParam(name));
-      take(this.m, name, trainNames.newM(name));
-      take(this.v, name, trainNames.newV(name));
+      bind(this.params, this.spare.params, name, trainNames.param(name), trainNames.newParam(name));
+      bind(this.m, this.spare.m, name, trainNames.m(name), trainNames.newM(name));
+      bind(this.v, this.spare.v, name, trainNames.v(name), trainNames.newV(name));
     }
-    for (const name of info.stats) take(this.stats, name, trainNames.newStat(name));
+    for (const name of info.stats) bind(this.stats, this.spare.stats, name, trainNames.stat(name), trainNames.newStat(name));
+    const out = await session.run(feeds, fetches);
+    for (const [map, spare, name, next] of swaps) {
+      spare.set(name, map.get(name) as Arr);
+      map.set(name, next);
+    }
     this.t++;
     const scalar = (name: string) => ((out[name] as OrtTensor).data as Float32Array)[0] as number;
     return { loss: scalar("loss"), accuracy: scalar("accuracy") };

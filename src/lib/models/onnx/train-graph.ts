@@ -133,6 +133,15 @@ class TrainEmitter {
     this.outputs.push(valueInfo(name, dims));
   }
 
+  /**
+   * A graph output written by the op itself (no Identity): with a pre-allocated output buffer,
+   * onnxruntime computes straight into it.
+   */
+  opOutput(op: string, inputs: readonly string[], name: string, dims: ReadonlyArray<number | string>): void {
+    this.b.node(op, inputs, [name]);
+    this.outputs.push(valueInfo(name, dims));
+  }
+
   reshape(x: string, shape: readonly number[], base: string): string {
     return this.op("Reshape", [x, this.b.ints(shape)], `${base}:reshape`);
   }
@@ -718,6 +727,7 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
     emitAdam(e, graph, trainable, paramGrads, shapeOf, opts);
   }
   for (const [name, value] of statOuts) e.output(value, trainNames.newStat(name), shapeOf(name));
+  // (moving statistics keep an Identity: their last op is a small broadcast Add, cheap either way)
   const bytes = e.finish(
     `l3net_${graph.config.name}_${graph.config.fusion}_train`,
     `L³-Net '${graph.config.name}' (${graph.config.fusion} head) training ${opts.mode}: batch ${B}, ${inBatch ? `in-batch, ${shifts} shifts` : "sampled pairs"}`,
@@ -778,12 +788,12 @@ function emitAdam(
     const v = e.input(trainNames.v(name), shape);
     let g = grads.get(name) as string;
     if (decay > 0 && spec?.role === "kernel") g = e.add(g, e.mul(p, e.scalar(decay), name), name);
-    const m1 = e.add(e.mul(m, e.scalar(b1), name), e.mul(g, e.scalar(1 - b1), name), name);
-    const v1 = e.add(e.mul(v, e.scalar(b2), name), e.mul(e.mul(g, g, name), e.scalar(1 - b2), name), name);
+    const m1 = trainNames.newM(name);
+    const v1 = trainNames.newV(name);
+    e.opOutput("Add", [e.mul(m, e.scalar(b1), name), e.mul(g, e.scalar(1 - b1), name)], m1, shape);
+    e.opOutput("Add", [e.mul(v, e.scalar(b2), name), e.mul(e.mul(g, g, name), e.scalar(1 - b2), name)], v1, shape);
     const step = e.op("Div", [e.mul(m1, alpha, name), e.add(e.op("Sqrt", [v1], name), e.scalar(eps), name)], name);
-    e.output(e.sub(p, step, name), trainNames.newParam(name), shape);
-    e.output(m1, trainNames.newM(name), shape);
-    e.output(v1, trainNames.newV(name), shape);
+    e.opOutput("Sub", [p, step], trainNames.newParam(name), shape);
   }
 }
 
