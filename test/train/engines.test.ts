@@ -176,3 +176,21 @@ test("the same config and seed train byte-identical runs on onnx", { skip }, asy
   for (const k of Object.keys(a.weights))
     assert.ok(Buffer.from(a.weights[k]?.data.buffer as ArrayBuffer).equals(Buffer.from(b.weights[k]?.data.buffer as ArrayBuffer)), k);
 });
+
+test("train.device=webgpu either trains or fails at once with a clear error naming the key", { skip }, async () => {
+  const model = buildL3Net("tiny", { seed: 1 });
+  try {
+    const engine = await createTrainingEngine(model, { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 0 }, {
+      engine: "onnx",
+      device: "webgpu",
+    });
+    // a machine with a WebGPU adapter: the engine says where it runs
+    assert.match(engine.reason, /webgpu/);
+    await engine.dispose();
+  } catch (err) {
+    // Dawn finds no adapter on machines without a usable GPU (e.g. Debian 12's software Vulkan)
+    assert.match(String((err as Error).message), /^train\.device: onnxruntime could not create the training session on 'webgpu': .+/);
+  } finally {
+    model.dispose();
+  }
+});

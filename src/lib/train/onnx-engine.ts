@@ -115,7 +115,10 @@ export class OnnxTrainingEngine implements TrainingEngine {
       return await this.ort.InferenceSession.create(bytes, this.sessionOptions);
     } catch (err) {
       const device = (this.sessionOptions.executionProviders as string[])[0];
-      throw new L3kitError(`onnxruntime could not create the training session on '${device}': ${errorMessage(err).split("\n")[0]}`, {
+      const msg = errorMessage(err);
+      const adapter = /Failed to get a WebGPU adapter[^\n]*/.exec(msg)?.[0];
+      const why = adapter ? `its WebGPU provider found no GPU adapter on this machine (${adapter}); use train.device=cpu` : msg.split("\n")[0];
+      throw new L3kitError(`onnxruntime could not create the training session on '${device}': ${why}`, {
         subject: "train.device",
         reason: "onnx-session",
         cause: err,
