@@ -1,8 +1,10 @@
 import type { Command } from "commander";
+import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP } from "../experiments/options";
 import { intArg } from "./shared";
 
 const collect = (value: string, prev: string[]) => [...prev, value];
 
+/** Registers `l3kit experiment` (`npm run experiment -- <name> ...`). */
 export function registerExperimentCommand(program: Command): void {
   program
     .command("experiment")
@@ -14,7 +16,9 @@ export function registerExperimentCommand(program: Command): void {
     .option("--seeds <n>", "number of seeds", intArg("--seeds"))
     .option("--out <dir>", "run folder")
     .option("--backend <name>", "auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)")
+    .option("--engine <name>", ENGINE_HELP)
     .option("--resume", "continue an interrupted run (finished parts are skipped)")
+    .option("--allow-partial", ALLOW_PARTIAL_HELP)
     .helpOption(false)
     .option("-h, --help", "show help (with a name: the experiment's config and defaults)")
     .action(
@@ -27,7 +31,9 @@ export function registerExperimentCommand(program: Command): void {
           seeds?: number;
           out?: string;
           backend?: string;
+          engine?: string;
           resume?: boolean;
+          allowPartial?: boolean;
           help?: boolean;
         },
         cmd: Command,
@@ -44,6 +50,12 @@ export function registerExperimentCommand(program: Command): void {
         }
         const result = await runner.runExperiment(name, opts);
         console.log(result.summary);
+        const report = runner.runReport(result, opts);
+        if (report.engine) console.log(report.engine);
+        if (report.partial) {
+          console.error(`l3kit: ${report.partial}`);
+          if (!opts.allowPartial) process.exitCode = CUT_SHORT_EXIT_CODE;
+        }
       },
     );
 }

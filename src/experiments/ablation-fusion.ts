@@ -7,13 +7,27 @@
  */
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { buildL3Net, countL3Params, FUSION_KINDS } from "../lib/models";
+import { buildL3Net, countL3Params, FUSION_KINDS, L3_PRESET_NAMES } from "../lib/models";
 import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
 import { formatTrainSummary, trainAvc } from "../lib/train";
-import { ConfigError, writeJsonAtomic } from "../lib/util";
+import { writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { CI_QUICK_TRAINING, DEFAULT_DATA, type DataSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
+import {
+  CI_QUICK_TRAINING,
+  DATA_CHOICES,
+  DEFAULT_DATA,
+  type DataSection,
+  modelConfigOf,
+  prepareCache,
+  prepareDataset,
+  splitOf,
+  summarizeTraining,
+  TRAIN_HELP,
+  TRAIN_SECTION_CHOICES,
+  type TrainingRecord,
+  trainingRecord,
+} from "./common";
 import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
 import type { Experiment } from "./types";
 
@@ -39,6 +53,8 @@ export interface AblationCell {
   trainSec: number;
   bestValAccuracy: number | null;
   metrics: Record<string, number | null>;
+  /** The engine that trained the cell, and whether the time guard cut it short (absent in cells of older versions). */
+  training?: TrainingRecord;
 }
 
 /** The metrics the table reports, with their column names. */
@@ -78,7 +94,9 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       "eval.probeEpochs": 30,
     },
   },
+  choices: { preset: L3_PRESET_NAMES, heads: FUSION_KINDS, ...DATA_CHOICES, ...TRAIN_SECTION_CHOICES },
   help: {
+    ...TRAIN_HELP,
     heads: "fusion heads to compare",
     "eval.probeLabelsPerClass": "also probe with this many labelled clips per class (0: skip); the *_probe_few columns",
     "train.steps": "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)",
@@ -87,10 +105,6 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     const config = ctx.config as unknown as AblationConfig;
     const { log } = ctx;
     const heads = config.heads;
-    for (const h of heads) {
-      if (!(FUSION_KINDS as readonly string[]).includes(h))
-        throw new ConfigError(`unknown fusion head '${h}' (valid: ${FUSION_KINDS.join(", ")})`, { subject: "heads" });
-    }
     checkEvalSettings(config.eval as EvalSettings);
     const configs = heads.map((h) => modelConfigOf({ preset: config.preset, fusion: h }));
     const data = await prepareDataset(config.data, log);
@@ -111,8 +125,9 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
         n++;
         const dir = path.join(cellsDir, `${head}-seed${seed}`);
         const cellFile = path.join(dir, "cell.json");
-        if (existsSync(cellFile)) {
-          cells.push(JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell);
+        const done = existsSync(cellFile) ? (JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell) : null;
+        if (done && !done.training?.cutShort) {
+          cells.push(done);
           log(`ablation: [${n}/${total}] ${head} seed ${seed}: finished earlier, skipped`);
           continue;
         }
@@ -124,7 +139,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
             train: splitOf(cache, "train"),
             val: splitOf(cache, "val"),
             out: dir,
-            config: { ...config.train, seed, maxSeconds: 0 },
+            config: { ...config.train, seed },
             resume: ctx.resume,
             signal: ctx.signal,
             onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
@@ -149,6 +164,7 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
             trainSec: train.elapsedSec,
             bestValAccuracy: train.best?.valAccuracy ?? null,
             metrics: evalRow(ev),
+            training: trainingRecord(`${head}-seed${seed}`, train, config.train, log),
           };
           await writeJsonAtomic(cellFile, cell);
           cells.push(cell);
@@ -157,42 +173,20 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
         }
       }
     }
-    const table: TableRow[] = [];
-    const timing: TableRow[] = [];
-    const bars: Array<{ group: string; metric: string; mean: number; std: number }> = [];
-    for (const head of heads) {
-      const mine = cells.filter((c) => c.head === head);
-      const row: TableRow = { head, params: mine[0]?.params ?? null, steps: mine[0]?.steps ?? null, seeds: mine.length };
-      for (const [key, col] of REPORTED) {
-        const vals = mine.map((c) => c.metrics[key]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
-        if (!vals.length) {
-          row[col] = null;
-          continue;
-        }
-        const ms = meanStd(vals, 3);
-        row[col] = ms.text;
-        if (["avcAccuracy", "visionProbe", "audioProbe", "pointing"].includes(key))
-          bars.push({ group: head, metric: col, mean: ms.mean, std: ms.std });
-      }
-      table.push(row);
-      timing.push({
-        head,
-        train_seconds: meanStd(
-          mine.map((c) => c.trainSec),
-          1,
-        ).text,
-      });
-    }
+    const { table, timing, bars } = aggregateCells(heads, cells);
     await saveHtml(
       [ablationBars(bars, { title: `Fusion heads (${config.preset}, ${ctx.seeds.length} seed(s), mean ± std)` })],
       path.join(ctx.out, "plots.html"),
       { title: "ablation-fusion" },
     );
+    const { engine, cutShort } = summarizeTraining(cells.flatMap((c) => (c.training ? [c.training] : [])));
     const provenance = collectProvenance({
       experiment: "ablation-fusion",
       config,
       seeds: ctx.seeds,
       backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
+      engine,
+      cutShort,
       manifest: data.manifestPath,
       startedAt: ctx.startedAt,
     });
@@ -218,9 +212,45 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
         .split("\n")
         .filter((l) => l.startsWith("|"))
         .join("\n")}`,
+      engine,
+      cutShort,
     };
   },
 };
+
+/** A bar of the ablation plot: one metric of one head, mean ± std over seeds. */
+type Bar = { group: string; metric: string; mean: number; std: number };
+
+/** The table (one row per head: mean ± std over seeds), the timing table and the plot's bars, from finished cells. */
+function aggregateCells(heads: readonly string[], cells: readonly AblationCell[]): { table: TableRow[]; timing: TableRow[]; bars: Bar[] } {
+  const table: TableRow[] = [];
+  const timing: TableRow[] = [];
+  const bars: Bar[] = [];
+  for (const head of heads) {
+    const mine = cells.filter((c) => c.head === head);
+    const row: TableRow = { head, params: mine[0]?.params ?? null, steps: mine[0]?.steps ?? null, seeds: mine.length };
+    for (const [key, col] of REPORTED) {
+      const vals = mine.map((c) => c.metrics[key]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+      if (!vals.length) {
+        row[col] = null;
+        continue;
+      }
+      const ms = meanStd(vals, 3);
+      row[col] = ms.text;
+      if (["avcAccuracy", "visionProbe", "audioProbe", "pointing"].includes(key))
+        bars.push({ group: head, metric: col, mean: ms.mean, std: ms.std });
+    }
+    table.push(row);
+    timing.push({
+      head,
+      train_seconds: meanStd(
+        mine.map((c) => c.trainSec),
+        1,
+      ).text,
+    });
+  }
+  return { table, timing, bars };
+}
 
 /** The probe baselines, the same for every head and seed, as a note under the table. */
 function baselineNote(cells: readonly AblationCell[], labelsPerClass: number): string[] {

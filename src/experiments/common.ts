@@ -12,15 +12,94 @@ import {
   type Manifest,
   openSampleCache,
   type PairSource,
+  SYNTH_PROFILES,
   type SampleCache,
   type SynthProfileName,
 } from "../lib/data";
 import { randomWeightsModel } from "../lib/eval";
-import { type L3Net, type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
-import { collectProvenance, type TableRow, writeResults } from "../lib/results";
-import { splitSource } from "../lib/train";
+import { FUSION_KINDS, L3_PRESET_NAMES, type L3Net, type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
+import { type CutShortRecord, collectProvenance, type EngineRecord, type TableRow, writeResults } from "../lib/results";
+import { splitSource, type TrainAvcResult } from "../lib/train";
+import { TRAIN_CHOICES } from "../lib/train/config";
 import { ConfigError, L3kitError } from "../lib/util";
+import type { ConfigChoices } from "./config";
 import type { ConfigObject, ConfigValue, ExperimentContext, ExperimentResult } from "./types";
+
+/** `model.*` keys with a fixed set of values: the presets and the fusion heads. */
+export const MODEL_CHOICES: ConfigChoices = { "model.preset": L3_PRESET_NAMES, "model.fusion": FUSION_KINDS };
+
+/** `data.*` keys with a fixed set of values: the synthetic benchmark's profiles. */
+export const DATA_CHOICES: ConfigChoices = { "data.synthProfile": Object.keys(SYNTH_PROFILES) };
+
+/** `train.*` keys with a fixed set of values ({@link TRAIN_CHOICES}: pairing, schedule, engine, device). */
+export const TRAIN_SECTION_CHOICES: ConfigChoices = Object.fromEntries(Object.entries(TRAIN_CHOICES).map(([k, v]) => [`train.${k}`, v]));
+
+/** The fixed-choice keys of the sections every training experiment has (model, data, train). */
+export const SECTION_CHOICES: ConfigChoices = { ...MODEL_CHOICES, ...DATA_CHOICES, ...TRAIN_SECTION_CHOICES };
+
+/** The features a probe experiment can read from a tower (`probe.feature`). */
+export const PROBE_FEATURES = ["embedding", "grid"] as const;
+
+/** `--help` texts of the training keys every training experiment shares. */
+export const TRAIN_HELP: Record<string, string> = {
+  "train.steps": "training length: results depend on steps, never on the wall clock",
+  "train.maxSeconds":
+    "time guard in seconds (0: none). If it stops training before train.steps, the table and provenance are marked cut short and the command exits non-zero unless --allow-partial",
+  "train.engine":
+    "what computes the steps (--engine): auto picks tfjs on tfjs-node-gpu when installed, else onnx when onnxruntime-node loads, else the best tfjs backend",
+  "train.device": "where the onnx engine computes",
+};
+
+/** What one training run adds to its experiment's provenance: the engine and, if a time guard stopped it early, where. */
+export interface TrainingRecord {
+  /** A label of the run (e.g. `seed 0`, `avol-seed1`). */
+  run: string;
+  engine: { name: string; reason: string };
+  cutShort: CutShortRecord | null;
+}
+
+/**
+ * The record of a finished {@link trainAvc} run, with `train` its config (configured `steps`, the
+ * `maxSeconds` guard). Logs a clear line when the time guard cut it short.
+ */
+export function trainingRecord(
+  run: string,
+  r: TrainAvcResult,
+  train: { steps: number; maxSeconds: number },
+  log: (line: string) => void,
+): TrainingRecord {
+  const cut =
+    r.stoppedBy === "time" ? { step: r.steps, steps: train.steps, reason: `train.maxSeconds = ${train.maxSeconds} s` } : null;
+  if (cut)
+    log(
+      `time guard: training${run ? ` (${run})` : ""} stopped at step ${cut.step} of ${cut.steps} after train.maxSeconds = ${train.maxSeconds} s; the results will be marked as cut short`,
+    );
+  return { run, engine: { ...r.engine }, cutShort: cut };
+}
+
+/**
+ * A run's engine and cut-short records for provenance, from its training runs: one engine record
+ * when they all used the same engine (each run listed when not), and the cut-short runs with the
+ * earliest step (null when none was cut short; no engine when nothing was trained).
+ */
+export function summarizeTraining(records: readonly TrainingRecord[]): { engine: EngineRecord | null; cutShort: CutShortRecord | null } {
+  const first = records[0];
+  if (!first) return { engine: null, cutShort: null };
+  const same = records.every((r) => r.engine.name === first.engine.name && r.engine.reason === first.engine.reason);
+  const engine: EngineRecord = same
+    ? { ...first.engine }
+    : {
+        name: [...new Set(records.map((r) => r.engine.name))].join("+"),
+        reason: "the training runs used different engines (runs)",
+        runs: records.map((r) => ({ run: r.run, ...r.engine })),
+      };
+  const cut = records.filter((r) => r.cutShort);
+  const firstCut = cut[0]?.cutShort;
+  if (!firstCut) return { engine, cutShort: null };
+  if (records.length === 1) return { engine, cutShort: firstCut };
+  const runs = cut.map((r) => ({ run: r.run, step: (r.cutShort as CutShortRecord).step, steps: (r.cutShort as CutShortRecord).steps }));
+  return { engine, cutShort: { ...firstCut, step: Math.min(...runs.map((r) => r.step)), runs } };
+}
 
 /** The data section of an experiment config. */
 export interface DataSection {
@@ -96,9 +175,7 @@ export async function prepareDataset(data: DataSection, log: (line: string) => v
       throw new ConfigError(`manifest not found: ${manifestPath}`, { subject: "data.manifest", reason: "missing" });
   } else {
     synthetic = true;
-    const profile = data.synthProfile as SynthProfileName;
-    if (profile !== "tiny" && profile !== "default")
-      throw new ConfigError(`must be 'tiny' or 'default', got '${data.synthProfile}'`, { subject: "data.synthProfile" });
+    const profile = data.synthProfile as SynthProfileName; // one of DATA_CHOICES (checked when the config was resolved)
     const out = path.resolve(data.cacheRoot, "synth", `${profile}-k${data.synthClasses}-n${data.synthClips}-seed${data.synthSeed}`);
     manifestPath = path.join(out, "manifest.jsonl");
     if (!existsSync(path.join(out, "metadata.json"))) {
@@ -180,23 +257,24 @@ export const CHECKPOINT_HELP = "a trained model (…/checkpoints/best); empty: t
  * The model an evaluation experiment probes: loaded from `checkpoint` when given (a training
  * checkpoint folder such as `…/checkpoints/best`, or a saved model), else trained here on the
  * synthetic benchmark with `train` (into `<out>/train`, resumable) so the experiment runs end to end.
+ * `training` records the engine and whether the time guard cut the training short (null when loaded).
  */
 export async function obtainModel(args: {
   checkpoint: string;
   model: ModelSection;
   data: DataSection;
-  train: Partial<import("../lib/train").TrainAvcConfig>;
+  train: Partial<import("../lib/train").TrainAvcConfig> & { steps: number; maxSeconds: number };
   seed: number;
   out: string;
   resume: boolean;
   signal: AbortSignal;
   log: (line: string) => void;
-}): Promise<{ model: import("../lib/models").L3Net; source: string }> {
+}): Promise<{ model: import("../lib/models").L3Net; source: string; training: TrainingRecord | null }> {
   const { loadModel, buildL3Net } = require("../lib/models") as typeof import("../lib/models");
   if (args.checkpoint) {
     const model = await loadModel(path.resolve(args.checkpoint));
     args.log(`model: loaded ${args.checkpoint} (${model.config.name}, ${model.config.fusion})`);
-    return { model, source: path.resolve(args.checkpoint) };
+    return { model, source: path.resolve(args.checkpoint), training: null };
   }
   const { trainAvc, formatTrainSummary } = require("../lib/train") as typeof import("../lib/train");
   const config = modelConfigOf(args.model);
@@ -222,7 +300,7 @@ export async function obtainModel(args: {
       reason: "interrupted",
     });
   }
-  return { model, source: path.join(args.out, "train") };
+  return { model, source: path.join(args.out, "train"), training: trainingRecord("", r, args.train, args.log) };
 }
 
 /** The config keys an evaluation experiment's model comes from (see obtainModel). */
@@ -233,6 +311,8 @@ export interface EvalModel {
   model: L3Net;
   /** The checkpoint loaded or the folder trained into (provenance's `checkpointUsed`). */
   source: string;
+  /** The training run that made the model here (engine, cut short or not); null when it was loaded. */
+  training: TrainingRecord | null;
   /** The same network with random weights, for baselines: built on first call, disposed with the model. */
   randomWeights: () => L3Net;
 }
@@ -246,7 +326,7 @@ export async function withEvalModel<T>(
   config: EvalModelConfig,
   body: (m: EvalModel) => Promise<T>,
 ): Promise<T> {
-  const { model, source } = await obtainModel({
+  const { model, source, training } = await obtainModel({
     checkpoint: config.checkpoint,
     model: config.model,
     data: config.data,
@@ -263,7 +343,7 @@ export async function withEvalModel<T>(
     return random;
   };
   try {
-    return await body({ model, source, randomWeights });
+    return await body({ model, source, training, randomWeights });
   } finally {
     random?.dispose();
     model.dispose();
@@ -272,17 +352,32 @@ export async function withEvalModel<T>(
 
 /**
  * Writes an evaluation experiment's table with provenance that records which model was evaluated
- * (`checkpointUsed`: results from a checkpoint and from a fresh training run must not be confused).
+ * (`checkpointUsed`: results from a checkpoint and from a fresh training run must not be confused),
+ * the engine that trained it, and whether the time guard cut that training short.
  */
 export async function writeEvalResults(
   ctx: Omit<ExperimentContext<ConfigObject>, "config">,
-  args: { experiment: string; config: object; source: string; data: PreparedData; table: TableRow[]; title: string; notes: string[] },
+  args: {
+    experiment: string;
+    config: object;
+    model: Pick<EvalModel, "source" | "training">;
+    data: PreparedData;
+    table: TableRow[];
+    title: string;
+    notes: string[];
+  },
 ): Promise<ExperimentResult> {
+  const { source, training } = args.model;
+  const { engine, cutShort } = training
+    ? summarizeTraining([training])
+    : { engine: { name: "none", reason: `no training in this run: the model was loaded from ${source}` }, cutShort: null };
   const provenance = collectProvenance({
     experiment: args.experiment,
-    config: { ...args.config, checkpointUsed: args.source },
+    config: { ...args.config, checkpointUsed: source },
     seeds: [ctx.seeds[0] as number],
     backend: { name: ctx.backend.name, threads: ctx.backend.threads },
+    engine,
+    cutShort,
     manifest: args.data.manifestPath,
     startedAt: ctx.startedAt,
   });
@@ -294,5 +389,11 @@ export async function writeEvalResults(
     resultsRoot: ctx.resultsRoot,
     notes: args.notes,
   });
-  return { out: ctx.out, files: written.files, summary: `${args.experiment}: ${path.relative(process.cwd(), ctx.out) || "."}/table.md` };
+  return {
+    out: ctx.out,
+    files: written.files,
+    summary: `${args.experiment}: ${path.relative(process.cwd(), ctx.out) || "."}/table.md`,
+    engine,
+    cutShort,
+  };
 }

@@ -45,6 +45,36 @@ export function suggest(name: string, candidates: string[]): string | undefined 
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
+/** Config keys with a fixed set of values: dotted key → the values it accepts (an array value: each element). */
+export type ConfigChoices = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * Throws a ConfigError unless `value` is one of `allowed`, naming the key, the allowed values and
+ * the nearest one: `probe.feature: unknown value "grdi"; expected one of embedding, grid; did you mean "grid"?`.
+ */
+export function checkChoice(key: string, value: ConfigValue | undefined, allowed: readonly string[]): void {
+  if (typeof value === "string" && allowed.includes(value)) return;
+  const text = typeof value === "string" ? value : "";
+  const hint = allowed.find((a) => a.toLowerCase() === text.toLowerCase()) ?? (text ? suggest(text, [...allowed]) : undefined);
+  throw new ConfigError(
+    `unknown value ${JSON.stringify(value)}; expected one of ${allowed.join(", ")}${hint ? `; did you mean "${hint}"?` : ""}`,
+    {
+      subject: key,
+      reason: "unknown-value",
+    },
+  );
+}
+
+/** Checks every key of `choices` in a config with {@link checkChoice} (array values element by element). */
+export function checkConfigChoices(config: ConfigObject, choices: ConfigChoices): void {
+  for (const [key, allowed] of Object.entries(choices)) {
+    const value = getPath(config, key);
+    if (value === undefined) throw new Error(`config choices name '${key}', which is not a key of the config`);
+    if (Array.isArray(value)) for (const item of value) checkChoice(key, item, allowed);
+    else checkChoice(key, value, allowed);
+  }
+}
+
 function getPath(obj: ConfigObject, key: string): ConfigValue | undefined {
   let cur: ConfigValue | undefined = obj;
   for (const part of key.split(".")) {
@@ -122,11 +152,14 @@ export function cloneConfig<C extends ConfigObject>(c: C): C {
 
 /**
  * Resolves an experiment's config: defaults ← `--config` file ← profile overrides ← `--set`s.
- * The profile is the `profile` key's final value (from the file or a --set).
+ * The profile is the `profile` key's final value (from the file or a --set). Unknown keys, values
+ * of the wrong type, unknown profiles and values outside `choices` fail here, before anything runs.
  */
 export function resolveConfig<C extends ConfigObject>(args: {
   defaults: C;
   profiles: Record<string, Partial<Record<string, ConfigValue>>>;
+  /** Keys with a fixed set of values ({@link checkConfigChoices}), checked on the resolved config. */
+  choices?: ConfigChoices;
   configFile?: string;
   sets?: string[];
 }): C {
@@ -151,24 +184,19 @@ export function resolveConfig<C extends ConfigObject>(args: {
   const profile = profileEntry ? String(profileEntry[1]) : (config.profile as string | undefined);
   for (const [k, v] of fileEntries) applyOverride(config, args.defaults, k, v, args.configFile ?? "config");
   if (profile && profile !== "default") {
-    const overrides = args.profiles[profile];
-    if (!overrides) {
-      const names = Object.keys(args.profiles);
-      const hint = suggest(profile, names);
-      throw new ConfigError(
-        `unknown profile '${profile}'${hint ? ` — did you mean '${hint}'?` : ""} (profiles: default, ${names.join(", ")})`,
-        { subject: "profile" },
-      );
-    }
+    checkChoice("profile", profile, ["default", ...Object.keys(args.profiles)]);
+    const overrides = args.profiles[profile] ?? {};
     for (const [k, v] of Object.entries(overrides)) if (v !== undefined) applyOverride(config, args.defaults, k, v, `profile ${profile}`);
   }
   for (const [k, v] of setEntries) applyOverride(config, args.defaults, k, v, `--set ${k}`);
+  checkConfigChoices(config, args.choices ?? {});
   return config;
 }
 
-/** The config as indented `key = value` lines with help texts, for --help. */
-export function formatConfig(config: ConfigObject, help: Record<string, string> = {}): string {
+/** The config as indented `key = value` lines with help texts and the allowed values of fixed-choice keys, for --help. */
+export function formatConfig(config: ConfigObject, help: Record<string, string> = {}, choices: ConfigChoices = {}): string {
   const entries = flatten(config as Record<string, ConfigValue>);
   const width = Math.max(...entries.map(([k]) => k.length), 4);
-  return entries.map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${help[k] ? `   ${help[k]}` : ""}`).join("\n");
+  const note = (k: string) => [help[k], choices[k] ? `(one of ${choices[k].join(" | ")})` : undefined].filter(Boolean).join(" ");
+  return entries.map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${note(k) ? `   ${note(k)}` : ""}`).join("\n");
 }

@@ -14,7 +14,10 @@ import {
   DEFAULT_DATA,
   type DataSection,
   type ModelSection,
+  PROBE_FEATURES,
   prepareDataset,
+  SECTION_CHOICES,
+  TRAIN_HELP,
   withEvalModel,
   writeEvalResults,
 } from "./common";
@@ -29,7 +32,13 @@ export interface Esc50ProbeConfig {
   model: ModelSection;
   data: DataSection;
   train: TrainSection;
-  probe: { feature: string; folds: number; epochs: number; labelsPerClass: number; [key: string]: string | number };
+  probe: {
+    feature: (typeof PROBE_FEATURES)[number];
+    folds: number;
+    epochs: number;
+    labelsPerClass: number;
+    [key: string]: string | number;
+  };
 }
 
 /** Rows without a `fold` (e.g. the synthetic benchmark) get one from a hash of their id. */
@@ -51,26 +60,28 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     checkpoint: "",
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
     probe: { feature: "grid", folds: 5, epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
-    ci: { ...CI_QUICK_TRAINING, "data.synthClips": 30, "train.maxSeconds": 0, "probe.epochs": 20 },
+    ci: { ...CI_QUICK_TRAINING, "data.synthClips": 30, "probe.epochs": 20 },
   },
+  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES },
   help: {
+    ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
     "data.manifest": "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark",
     "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
-    "probe.feature": "grid (paper: 6144-d) or embedding (512-d)",
+    "probe.feature": "grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)",
   },
   async run(ctx) {
     const config = ctx.config as unknown as Esc50ProbeConfig;
     const { log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
-    return withEvalModel(ctx, config, async ({ model, source, randomWeights }) => {
+    return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
       const random = randomWeights();
-      const feature = config.probe.feature === "embedding" ? "embedding" : "grid";
+      const feature = config.probe.feature;
       const rows = withFolds(data.manifest.rows, config.probe.folds);
       log(`probe: audio features of ${rows.length} clips, ${config.probe.folds}-fold cross-validation`);
       const r = await runProbeProtocol({
@@ -95,7 +106,7 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
       return writeEvalResults(ctx, {
         experiment: "esc50-probe",
         config,
-        source,
+        model: { source, training },
         data,
         table,
         title: "ESC-50 protocol (audio features, 5-fold CV)",

@@ -1,4 +1,5 @@
 export * from "./config";
+export * from "./options";
 export * from "./registry";
 export * from "./runner";
 export * from "./types";

@@ -19,7 +19,10 @@ import {
   DEFAULT_DATA,
   type DataSection,
   type ModelSection,
+  PROBE_FEATURES,
   prepareDataset,
+  SECTION_CHOICES,
+  TRAIN_HELP,
   withEvalModel,
   writeEvalResults,
 } from "./common";
@@ -34,7 +37,7 @@ export interface KineticsProbeConfig {
   model: ModelSection;
   data: DataSection;
   train: TrainSection;
-  probe: { feature: string; epochs: number; labelsPerClass: number; [key: string]: string | number };
+  probe: { feature: (typeof PROBE_FEATURES)[number]; epochs: number; labelsPerClass: number; [key: string]: string | number };
 }
 
 export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: never }> = {
@@ -49,26 +52,28 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     checkpoint: "",
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
     probe: { feature: "embedding", epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
-    ci: { ...CI_QUICK_TRAINING, "train.maxSeconds": 0, "probe.epochs": 20 },
+    ci: { ...CI_QUICK_TRAINING, "probe.epochs": 20 },
   },
+  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES },
   help: {
+    ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
     "data.manifest": "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
     "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
-    "probe.feature": "embedding (global max pool, paper 512-d) or grid (the last map max-pooled, paper audio 6144-d)",
+    "probe.feature": "embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)",
   },
   async run(ctx) {
     const config = ctx.config as unknown as KineticsProbeConfig;
     const { log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
-    return withEvalModel(ctx, config, async ({ model, source, randomWeights }) => {
+    return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
       const random = randomWeights();
-      const feature = config.probe.feature === "grid" ? "grid" : "embedding";
+      const feature = config.probe.feature;
       const ex = (m: typeof model, tower: "vision" | "audio") => modelFeatureExtractor(m, { tower, feature });
       const sets: Array<{ tower: string; extract: FeatureExtractor; baselines: Record<string, FeatureExtractor> }> = [
         {
@@ -109,7 +114,7 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
       return writeEvalResults(ctx, {
         experiment: "kinetics-probe",
         config,
-        source,
+        model: { source, training },
         data,
         table,
         title: "Linear probes (Kinetics-Sounds protocol)",

@@ -17,11 +17,16 @@ import {
   type DataSection,
   type ModelSection,
   prepareDataset,
+  SECTION_CHOICES,
+  TRAIN_HELP,
   withEvalModel,
   writeEvalResults,
 } from "./common";
 import { localizationExamples } from "./evaluate";
 import type { Experiment } from "./types";
+
+/** The map `loc.method` scores: auto (AVOL's similarity map for the avol head, Grad-CAM otherwise), similarity or gradcam. */
+export const LOCALIZATION_METHODS = ["auto", "similarity", "gradcam"] as const;
 
 export interface LocalizationConfig {
   [key: string]: unknown;
@@ -32,7 +37,7 @@ export interface LocalizationConfig {
   model: ModelSection;
   data: DataSection;
   train: TrainSection;
-  loc: { perClip: number; split: string; method: string; [key: string]: string | number };
+  loc: { perClip: number; split: string; method: (typeof LOCALIZATION_METHODS)[number]; [key: string]: string | number };
 }
 
 export const localization: Experiment<LocalizationConfig & { [key: string]: never }> = {
@@ -47,15 +52,17 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
     checkpoint: "",
     model: { preset: "tiny", fusion: "avol" },
     data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200, maxSeconds: 450 },
+    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
     loc: { perClip: 4, split: "test", method: "auto" },
   } as never,
   profiles: {
-    ci: { ...CI_QUICK_TRAINING, "train.maxSeconds": 0, "loc.perClip": 1 },
+    ci: { ...CI_QUICK_TRAINING, "loc.perClip": 1 },
   },
+  choices: { ...SECTION_CHOICES, "loc.method": LOCALIZATION_METHODS },
   help: {
+    ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
-    "loc.method": "auto | similarity (avol) | gradcam",
+    "loc.method": "auto: AVOL's similarity map for the avol head, Grad-CAM otherwise",
     "loc.split": "which split's annotated clips to score ('all' for every split)",
   },
   async run(ctx) {
@@ -64,8 +71,8 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
     const data = await prepareDataset(config.data, log);
     const rows = data.manifest.rows.filter((r) => r.boxes?.length && (config.loc.split === "all" || r.split === config.loc.split));
     if (!rows.length) throw new ConfigError(`no clips with boxes in split '${config.loc.split}'`, { subject: "data" });
-    return withEvalModel(ctx, config, async ({ model, source }) => {
-      const method = config.loc.method as "auto" | "similarity" | "gradcam";
+    return withEvalModel(ctx, config, async ({ model, source, training }) => {
+      const method = config.loc.method;
       const rep = await evaluateLocalization(model, manifestLocalizationSource(model, rows, { perClip: config.loc.perClip }), { method });
       const line = (name: string, m: typeof rep.audioConditioned): TableRow => ({
         map: name,
@@ -105,7 +112,7 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
       const result = await writeEvalResults(ctx, {
         experiment: "localization",
         config,
-        source,
+        model: { source, training },
         data,
         table,
         title: "Sound-source localization",

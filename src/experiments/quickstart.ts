@@ -9,7 +9,19 @@ import { collectProvenance, writeResults } from "../lib/results";
 import { formatTrainSummary, trainAvc } from "../lib/train";
 import { learningCurves, localizationOverlay, readMetricsJsonl, saveHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
-import { DEFAULT_DATA, type DataSection, type ModelSection, modelConfigOf, prepareCache, prepareDataset, splitOf } from "./common";
+import {
+  DEFAULT_DATA,
+  type DataSection,
+  type ModelSection,
+  modelConfigOf,
+  prepareCache,
+  prepareDataset,
+  SECTION_CHOICES,
+  splitOf,
+  summarizeTraining,
+  TRAIN_HELP,
+  trainingRecord,
+} from "./common";
 import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, localizationExamples } from "./evaluate";
 import type { Experiment } from "./types";
 
@@ -32,14 +44,14 @@ export const quickstart: Experiment<QuickstartConfig> = {
   name: "quickstart",
   summary: "synthetic benchmark → train tiny L³-Net → AVC accuracy, probes, localization, table and plots (~10 min)",
   description:
-    "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence within a time budget, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization (beside the vision-only map and a centre prior). Writes table.{csv,md,json}, provenance.json, metrics.jsonl and plots.html.",
+    "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence for a fixed number of steps, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization (beside the vision-only map and a centre prior). Writes table.{csv,md,json}, provenance.json, metrics.jsonl and plots.html.",
   defaults: {
     profile: "default",
     seed: 0,
     seeds: 1,
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA, synthClips: 600 },
-    train: { ...EXPERIMENT_TRAIN, steps: 900, evalEvery: 150, valPairs: 512, checkpointEvery: 300, maxSeconds: 330 },
+    train: { ...EXPERIMENT_TRAIN, steps: 900, evalEvery: 150, valPairs: 512, checkpointEvery: 300, maxSeconds: 0 },
     eval: { avcPairs: 512, probes: true, locPerClip: 4, probeEpochs: 30, probeLabelsPerClass: 5, seed: 0 },
   },
   profiles: {
@@ -52,15 +64,15 @@ export const quickstart: Experiment<QuickstartConfig> = {
       "train.evalEvery": 6,
       "train.valPairs": 32,
       "train.checkpointEvery": 6,
-      "train.maxSeconds": 0,
       "eval.avcPairs": 64,
       "eval.locPerClip": 1,
       "eval.probeEpochs": 30,
     },
   },
+  choices: SECTION_CHOICES,
   help: {
+    ...TRAIN_HELP,
     "train.lr": "peak learning rate of the in-batch recipe (the paper's 1e-4 with sampled pairs learns far slower)",
-    "train.maxSeconds": "training time budget in seconds",
     "eval.avcPairs": "fixed test pairs for AVC accuracy",
     "eval.locPerClip": "annotated instants per test clip for localization",
     "eval.probeLabelsPerClass":
@@ -90,6 +102,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
         log("quickstart: interrupted; rerun with --resume to continue");
         return { out: ctx.out, files: [], summary: "quickstart: interrupted (rerun with --resume)" };
       }
+      const { engine, cutShort } = summarizeTraining([trainingRecord("", train, config.train, log)]);
       const evalResult = await evaluateSuite(model, { cache, rows: data.manifest.rows, settings: config.eval as EvalSettings, log });
       const row = {
         preset: modelConfig.name,
@@ -120,6 +133,8 @@ export const quickstart: Experiment<QuickstartConfig> = {
         config,
         seeds: [seed],
         backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
+        engine,
+        cutShort,
         manifest: data.manifestPath,
         startedAt: ctx.startedAt,
       });
@@ -144,6 +159,8 @@ export const quickstart: Experiment<QuickstartConfig> = {
         out: ctx.out,
         files: [...written.files, path.join(ctx.out, "plots.html")],
         summary: `quickstart: ${formatSummary(row)}\nTable: ${rel}/table.md; plots: ${rel}/plots.html`,
+        engine,
+        cutShort,
       };
     } finally {
       model.dispose();

@@ -1,7 +1,9 @@
 import { mkdirSync } from "node:fs";
 import * as path from "node:path";
+import { cutShortNote } from "../lib/results";
 import { ConfigError } from "../lib/util";
 import { formatConfig, resolveConfig, suggest } from "./config";
+import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP } from "./options";
 import { experiments } from "./registry";
 import type { ConfigObject, Experiment, ExperimentResult } from "./types";
 
@@ -13,7 +15,11 @@ export interface RunOptions {
   seeds?: number;
   out?: string;
   backend?: string;
+  /** Training engine: auto | onnx | tfjs (the same as `--set train.engine=…`, applied after the other sets). */
+  engine?: string;
   resume?: boolean;
+  /** Accept results that the time guard cut short (the CLI exits 0 instead of {@link CUT_SHORT_EXIT_CODE}). */
+  allowPartial?: boolean;
   /** Root folder for results (default `results/`). */
   resultsRoot?: string;
   quiet?: boolean;
@@ -43,7 +49,7 @@ export function listExperiments(): string {
 export function experimentHelp(name: string): string {
   const exp = getExperiment(name);
   const profiles = Object.keys(exp.profiles);
-  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--resume]
+  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--engine E] [--resume] [--allow-partial]
 
 ${exp.description}
 
@@ -54,19 +60,48 @@ Options:
   --seeds N          number of seeds: N, N+1, ... (default: config seeds)
   --out DIR          run folder (default: results/${name}/<profile>-seed<seed>)
   --backend B        auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)
+  --engine E         ${ENGINE_HELP}
   --resume           continue an interrupted run in --out (finished parts are skipped)
+  --allow-partial    ${ALLOW_PARTIAL_HELP}
+
+Training length is set in steps (train.steps), so results do not depend on the machine's speed;
+train.maxSeconds (default 0: none) is only a guard. When it stops training early, the table is
+marked as cut short (a note and a cutShort column) and provenance.json records cutShort.
 
 Profiles (--set profile=NAME): default${profiles.length ? `, ${profiles.join(", ")}` : ""}
 
 Config (defaults):
-${formatConfig(exp.defaults, exp.help)}
+${formatConfig(exp.defaults, exp.help, exp.choices)}
 `;
+}
+
+/** The lines the CLI prints after a run: the engine that trained, and a cut-short warning. */
+export function runReport(
+  result: ExperimentResult,
+  opts: Pick<RunOptions, "allowPartial">,
+): { engine: string | null; partial: string | null } {
+  const engine = result.engine ? `engine: ${result.engine.name} (${result.engine.reason})` : null;
+  if (!result.cutShort) return { engine, partial: null };
+  const what = `the results in ${path.relative(process.cwd(), result.out) || "."} are partial: ${cutShortNote(result.cutShort)}`;
+  return {
+    engine,
+    partial: opts.allowPartial
+      ? `${what} (accepted: --allow-partial)`
+      : `${what}. Exiting with status ${CUT_SHORT_EXIT_CODE}; raise train.maxSeconds (0: no guard) and rerun with --resume, or pass --allow-partial to accept partial results`,
+  };
 }
 
 /** Resolves config, picks the backend, runs the experiment, and handles SIGINT/SIGTERM gracefully. */
 export async function runExperiment(name: string, opts: RunOptions = {}): Promise<ExperimentResult> {
   const exp = getExperiment(name);
-  const config = resolveConfig({ defaults: exp.defaults, profiles: exp.profiles, configFile: opts.config, sets: opts.set }) as ConfigObject;
+  const sets = [...(opts.set ?? []), ...(opts.engine !== undefined ? [`train.engine=${opts.engine}`] : [])];
+  const config = resolveConfig({
+    defaults: exp.defaults,
+    profiles: exp.profiles,
+    choices: exp.choices,
+    configFile: opts.config,
+    sets,
+  }) as ConfigObject;
   const baseSeed = opts.seed ?? (typeof config.seed === "number" ? config.seed : 0);
   const nSeeds = opts.seeds ?? (typeof config.seeds === "number" ? config.seeds : 1);
   if (!Number.isInteger(nSeeds) || nSeeds < 1)

@@ -1,4 +1,6 @@
 import type { BackendInfo } from "../lib/backend";
+import type { CutShortRecord, EngineRecord } from "../lib/results";
+import type { ConfigChoices } from "./config";
 
 /** A nested plain-data config: numbers, strings, booleans, arrays and nested objects. */
 export type ConfigValue = number | string | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };
@@ -37,6 +39,12 @@ export interface Experiment<C extends ConfigObject = ConfigObject> {
   profiles: Record<string, Partial<Record<string, ConfigValue>>>;
   /** Short help for config keys (dotted paths), shown by --help. */
   help?: Record<string, string>;
+  /**
+   * Every config key with a fixed set of values, and those values (shown by --help). Any other value
+   * fails when the config is resolved, before data is made or a model trained; `profile` is checked
+   * against `profiles` without being listed here.
+   */
+  choices: ConfigChoices;
   run(ctx: ExperimentContext<C>): Promise<ExperimentResult>;
 }
 
@@ -48,4 +56,8 @@ export interface ExperimentResult {
   files: string[];
   /** A short text summary printed at the end. */
   summary: string;
+  /** The engine that trained (as in provenance.json), when the run trained or evaluated a model. */
+  engine?: EngineRecord | null;
+  /** Set when the time guard stopped training before its steps: the results are partial (the CLI then exits non-zero unless --allow-partial). */
+  cutShort?: CutShortRecord | null;
 }

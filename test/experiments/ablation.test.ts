@@ -28,6 +28,8 @@ test("two ablation runs with the same seed give a byte-identical table.csv", asy
   const prov = JSON.parse(readFileSync(path.join(a, "provenance.json"), "utf8"));
   assert.equal(prov.experiment, "ablation-fusion");
   assert.equal(prov.backend.name, "wasm");
+  assert.ok(["onnx", "tfjs"].includes(prov.engine.name) && prov.engine.reason, "the engine that trained, and why");
+  assert.equal(prov.cutShort, null, "no time guard by default: the steps ran in full");
   assert.match(prov.dataset.sha256, /^[0-9a-f]{64}$/);
   assert.ok(prov.versions["@tensorflow/tfjs-core"]);
   assert.ok(existsSync(path.join(tmp.dir, "index.md")), "results/index.md lists the runs");

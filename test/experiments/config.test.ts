@@ -32,7 +32,10 @@ test("unknown keys, names and profiles fail with a suggestion; wrong types name 
     (e: Error) => e instanceof ConfigError && /did you mean 'train\.lr'/.test(e.message),
   );
   assert.throws(() => resolveConfig({ defaults, profiles, sets: ["train.steps=many"] }), /'train\.steps' must be number/);
-  assert.throws(() => resolveConfig({ defaults, profiles, sets: ["profile=cii"] }), /did you mean 'ci'/);
+  assert.throws(
+    () => resolveConfig({ defaults, profiles, sets: ["profile=cii"] }),
+    /profile: unknown value "cii"; expected one of default, ci; did you mean "ci"\?/,
+  );
   assert.throws(() => resolveConfig({ defaults, profiles, sets: ["train=1"] }), /is a group/);
   assert.throws(() => resolveConfig({ defaults, profiles, sets: ["novalue"] }), /key=value/);
   assert.throws(() => getExperiment("ablation-fusoin"), /did you mean 'ablation-fusion'/);
@@ -64,6 +67,13 @@ test("every registered experiment has help that prints its config defaults and a
     const help = experimentHelp(name);
     assert.match(help, /Config \(defaults\):/);
     assert.match(help, /train\.lr/);
+    assert.match(
+      help,
+      /--engine E +auto \| onnx \| tfjs: .*tfjs on tfjs-node-gpu when installed, else onnx when onnxruntime-node loads, else the best tfjs backend/,
+    );
+    assert.match(help, /--allow-partial +exit 0 when the time guard/);
+    assert.match(help, /train\.maxSeconds +0 +time guard/, "no time budget by default: training length is set in steps");
+    assert.match(help, /train\.engine +"auto" .*\(one of auto \| onnx \| tfjs\)/);
     assert.ok(getExperiment(name).profiles.ci, `${name} has a ci profile`);
   }
 });

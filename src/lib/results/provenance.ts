@@ -4,12 +4,43 @@ import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+/** The engine that trained a run's model(s), and why; when its training runs used different engines, each one. */
+export interface EngineRecord {
+  /** `onnx` or `tfjs`; `none` when nothing was trained (a checkpoint was loaded); several joined by `+`. */
+  name: string;
+  reason: string;
+  /** Per training run, when they differ. */
+  runs?: Array<{ run: string; name: string; reason: string }>;
+}
+
+/** Where training stopped when a time guard cut it short before its configured steps. */
+export interface CutShortRecord {
+  /** The step training reached (the earliest, with several runs). */
+  step: number;
+  /** The configured steps. */
+  steps: number;
+  /** The guard that cut it short, e.g. `train.maxSeconds = 300 s`. */
+  reason: string;
+  /** With several training runs (seeds, cells): each one that was cut short. */
+  runs?: Array<{ run: string; step: number; steps: number }>;
+}
+
+/** The sentence that marks a cut-short run in its table's notes and rows. */
+export function cutShortNote(c: CutShortRecord): string {
+  const runs = c.runs?.length ? `; ${c.runs.map((r) => `${r.run} at step ${r.step} of ${r.steps}`).join(", ")}` : "";
+  return `cut short by the time guard at step ${c.step} of ${c.steps} (${c.reason}${runs})`;
+}
+
 /** Everything needed to reproduce (or distrust) a result. Written beside every table. */
 export interface Provenance {
   experiment: string;
   config: unknown;
   seeds: number[];
   backend: { name: string; threads?: number; tfBackend?: string } | null;
+  /** The engine that trained, and why (null: not recorded). */
+  engine: EngineRecord | null;
+  /** Set when a time guard stopped training before its steps: the results are partial. */
+  cutShort: CutShortRecord | null;
   versions: Record<string, string>;
   git: { commit: string | null; dirty: boolean | null };
   dataset: { manifest: string | null; sha256: string | null };
@@ -93,6 +124,8 @@ export function collectProvenance(args: {
   config: unknown;
   seeds: number[];
   backend?: Provenance["backend"];
+  engine?: EngineRecord | null;
+  cutShort?: CutShortRecord | null;
   manifest?: string | null;
   startedAt: Date;
   finishedAt?: Date;
@@ -104,6 +137,8 @@ export function collectProvenance(args: {
     config: args.config,
     seeds: args.seeds,
     backend: args.backend ?? null,
+    engine: args.engine ?? null,
+    cutShort: args.cutShort ?? null,
     versions: packageVersions(),
     git: gitState(),
     dataset: { manifest: args.manifest ?? null, sha256: fileSha256(args.manifest) },

@@ -1,7 +1,7 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../util";
-import type { Provenance } from "./provenance";
+import { cutShortNote, type Provenance } from "./provenance";
 
 /** A cell of a results table: numbers are formatted deterministically, strings kept. */
 export type Cell = number | string | boolean | null;
@@ -92,7 +92,9 @@ export interface WrittenResults {
  * Writes a results table as `table.csv`, `table.md` and `table.json` plus `provenance.json`
  * (all atomically), and adds the run to `<resultsRoot>/index.md`.
  * `table.csv` holds only what the config and seed determine; wall-clock numbers go in `extra`
- * tables (e.g. `timing.csv`) so that reruns give a byte-identical `table.csv`.
+ * tables (e.g. `timing.csv`) so that reruns give a byte-identical `table.csv`. A run whose
+ * provenance says it was cut short (`provenance.cutShort`) is marked as such in every file: a
+ * `cutShort` column in each row and a first note.
  */
 export async function writeResults(args: {
   dir: string;
@@ -104,7 +106,9 @@ export async function writeResults(args: {
   resultsRoot?: string;
   digits?: number;
 }): Promise<WrittenResults> {
-  const rows = tableRows(args.table);
+  const cut = args.provenance.cutShort ? cutShortNote(args.provenance.cutShort) : null;
+  const rows = cut ? tableRows(args.table).map((r) => ({ ...r, cutShort: cut })) : tableRows(args.table);
+  const notes = cut ? [`**Partial run**: ${cut}.`, ...(args.notes ?? [])] : (args.notes ?? []);
   const digits = args.digits ?? 4;
   const files: string[] = [];
   const put = async (name: string, data: string) => {
@@ -119,9 +123,9 @@ export async function writeResults(args: {
     await put(`${name}.csv`, toCsv(extra, digits));
     md += `\n## ${name}\n\n${toMarkdown(extra, digits)}`;
   }
-  if (args.notes?.length) md += `\n${args.notes.map((n) => `- ${n}`).join("\n")}\n`;
+  if (notes.length) md += `\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
   const p = args.provenance;
-  md += `\nBackend ${p.backend?.name ?? "?"}${p.backend?.threads ? ` (${p.backend.threads} threads)` : ""}, seeds ${p.seeds.join(", ")}, l3kit ${p.versions.l3kit}, commit ${p.git.commit?.slice(0, 10) ?? "?"}${p.git.dirty ? " (dirty)" : ""}, ${p.wallTimeSec} s. Full provenance: provenance.json.\n`;
+  md += `\nBackend ${p.backend?.name ?? "?"}${p.backend?.threads ? ` (${p.backend.threads} threads)` : ""}${p.engine ? `, engine ${p.engine.name}` : ""}, seeds ${p.seeds.join(", ")}, l3kit ${p.versions.l3kit}, commit ${p.git.commit?.slice(0, 10) ?? "?"}${p.git.dirty ? " (dirty)" : ""}, ${p.wallTimeSec} s. Full provenance: provenance.json.\n`;
   await put("table.md", md);
   await writeJsonAtomic(path.join(args.dir, "provenance.json"), p);
   files.push(path.join(args.dir, "provenance.json"));
@@ -156,7 +160,7 @@ export async function updateResultsIndex(root: string): Promise<string> {
     "| --- | --- | --- | --- | --- | ---: | --- |",
     ...runs.map(
       (r) =>
-        `| ${r.p.finishedAt.replace("T", " ").slice(0, 19)} | ${r.p.experiment} | [${r.rel}](${r.rel}/table.md) | ${r.p.seeds.join(",")} | ${r.p.backend?.name ?? "?"} | ${r.p.wallTimeSec} | ${r.p.git.commit?.slice(0, 10) ?? "?"} |`,
+        `| ${r.p.finishedAt.replace("T", " ").slice(0, 19)} | ${r.p.experiment}${r.p.cutShort ? " (cut short)" : ""} | [${r.rel}](${r.rel}/table.md) | ${r.p.seeds.join(",")} | ${r.p.backend?.name ?? "?"} | ${r.p.wallTimeSec} | ${r.p.git.commit?.slice(0, 10) ?? "?"} |`,
     ),
   ];
   const text = `${lines.join("\n")}\n`;

@@ -6,8 +6,17 @@
 import { ConfigError } from "../util";
 import { TRAIN_DEVICES, TRAIN_ENGINES, type TrainDevice, type TrainEngineName } from "./engine";
 
+/** Every valid {@link AvcPairing}. */
+export const AVC_PAIRINGS = ["sampled", "in-batch"] as const;
+
 /** How training pairs are made: the paper's sampled 50/50 pairs, or in-batch negatives ({@link inBatchPairs}). */
-export type AvcPairing = "sampled" | "in-batch";
+export type AvcPairing = (typeof AVC_PAIRINGS)[number];
+
+/** Every valid {@link LrScheduleName}. */
+export const LR_SCHEDULES = ["constant", "cosine"] as const;
+
+/** The learning-rate schedule after warm-up: constant, or cosine decay to zero at the last step. */
+export type LrScheduleName = (typeof LR_SCHEDULES)[number];
 
 /** Hyper-parameters and bookkeeping of a training run (all plain data; stored in checkpoints). */
 export interface TrainAvcConfig {
@@ -28,7 +37,7 @@ export interface TrainAvcConfig {
   /** Peak learning rate (paper: 1e-4). */
   lr: number;
   warmupSteps: number;
-  schedule: "constant" | "cosine";
+  schedule: LrScheduleName;
   /** L2 weight decay λ on kernels, as Keras' l2(λ) (gradient 2λw). Paper: 1e-5. */
   weightDecay: number;
   /** Seed of data order and augmentation (the model's init seed is the model's own). */
@@ -46,7 +55,10 @@ export interface TrainAvcConfig {
   keepLast: number;
   /** Stop after this many evaluations without improvement; 0: never. */
   earlyStoppingPatience: number;
-  /** Stop (with a checkpoint) after this many seconds of training; 0: no limit. */
+  /**
+   * A time guard: stop (with a checkpoint) after this many seconds of training; 0: no limit. Training
+   * length is `steps`; the experiments mark a run this guard stops early as cut short.
+   */
   maxSeconds: number;
   /** Write a metrics row every N steps. */
   logEvery: number;
@@ -87,13 +99,25 @@ export const DEFAULT_TRAIN_CONFIG: TrainAvcConfig = {
   device: "cpu",
 };
 
-/** Throws a ConfigError naming `train.<key>` unless the value is one of `allowed`. */
-function oneOf(c: TrainAvcConfig, key: keyof TrainAvcConfig, allowed: readonly string[]): void {
-  const v = c[key];
-  if (typeof v !== "string" || !allowed.includes(v)) {
-    throw new ConfigError(`must be one of ${allowed.map((a) => `'${a}'`).join(", ")}, got ${JSON.stringify(v)}`, {
-      subject: `train.${key}`,
-    });
+/**
+ * The training keys with a fixed set of values, and those values. Declared once: read by
+ * {@link validateTrainConfig} and by the experiments' config check (which also suggests the nearest value).
+ */
+export const TRAIN_CHOICES = {
+  pairing: AVC_PAIRINGS,
+  schedule: LR_SCHEDULES,
+  engine: TRAIN_ENGINES,
+  device: TRAIN_DEVICES,
+} as const satisfies Partial<Record<keyof TrainAvcConfig, readonly string[]>>;
+
+/** Throws a ConfigError naming `train.<key>` unless its value is one of {@link TRAIN_CHOICES}. */
+function checkChoices(c: TrainAvcConfig): void {
+  for (const [key, allowed] of Object.entries(TRAIN_CHOICES) as Array<[keyof TrainAvcConfig, readonly string[]]>) {
+    const v = c[key];
+    if (typeof v !== "string" || !allowed.includes(v))
+      throw new ConfigError(`must be one of ${allowed.map((a) => `'${a}'`).join(", ")}, got ${JSON.stringify(v)}`, {
+        subject: `train.${key}`,
+      });
   }
 }
 
@@ -118,8 +142,7 @@ export function validateTrainConfig(c: TrainAvcConfig): void {
   posInt("warmupSteps", 0);
   posInt("pairsPerEpoch", 0);
   posInt("negatives");
-  if (c.pairing !== "sampled" && c.pairing !== "in-batch")
-    throw new ConfigError(`must be 'sampled' or 'in-batch', got '${c.pairing}'`, { subject: "train.pairing" });
+  checkChoices(c);
   if (c.pairing === "in-batch" && c.batchSize / c.microBatches < 2)
     throw new ConfigError(`in-batch negatives need at least 2 pairs per micro-batch, got ${c.batchSize / c.microBatches}`, {
       subject: "train.batchSize",
@@ -132,8 +155,4 @@ export function validateTrainConfig(c: TrainAvcConfig): void {
   if (!(c.lr > 0 && Number.isFinite(c.lr))) throw new ConfigError(`must be a positive number, got ${c.lr}`, { subject: "train.lr" });
   if (!(c.weightDecay >= 0)) throw new ConfigError(`must be >= 0, got ${c.weightDecay}`, { subject: "train.weightDecay" });
   if (!(c.maxSeconds >= 0)) throw new ConfigError(`must be >= 0, got ${c.maxSeconds}`, { subject: "train.maxSeconds" });
-  if (c.schedule !== "constant" && c.schedule !== "cosine")
-    throw new ConfigError(`must be 'constant' or 'cosine', got '${c.schedule}'`, { subject: "train.schedule" });
-  oneOf(c, "engine", TRAIN_ENGINES);
-  oneOf(c, "device", TRAIN_DEVICES);
 }
