@@ -45,7 +45,11 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--manifest <file>", "manifest (JSONL)")
     .requiredOption("--out <dir>", "cache folder")
     .requiredOption("--per-clip <k>", "samples per clip")
-    .option("--frame-size <WxH>", "stored frame size (larger than the training crop)", "256x256")
+    .option(
+      "--frame-size <size>",
+      "stored frames: N = short side resized to N, aspect kept (the model's resizeTo: paper 256, lite 128, tiny 73); WxH = stretched to W×H",
+      "256",
+    )
     .option("--sample-rate <hz>", "audio sample rate (match the model's front-end)", "48000")
     .option("--audio-sec <sec>", "audio window, centred on each sample", "1")
     .option("--seed <s>", "seed of the sample times", "0")

@@ -3,7 +3,7 @@
  * demand into a cache folder, or a real manifest), the sample cache sized for the model, the model
  * config, and result provenance.
  */
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import {
   buildSampleCache,
@@ -12,7 +12,9 @@ import {
   type Manifest,
   openSampleCache,
   type PairSource,
+  SAMPLE_CACHE_VERSION,
   SYNTH_PROFILES,
+  sampleCacheVersion,
   type SampleCache,
   type SynthProfileName,
 } from "../lib/data";
@@ -68,8 +70,7 @@ export function trainingRecord(
   train: { steps: number; maxSeconds: number },
   log: (line: string) => void,
 ): TrainingRecord {
-  const cut =
-    r.stoppedBy === "time" ? { step: r.steps, steps: train.steps, reason: `train.maxSeconds = ${train.maxSeconds} s` } : null;
+  const cut = r.stoppedBy === "time" ? { step: r.steps, steps: train.steps, reason: `train.maxSeconds = ${train.maxSeconds} s` } : null;
   if (cut)
     log(
       `time guard: training${run ? ` (${run})` : ""} stopped at step ${cut.step} of ${cut.steps} after train.maxSeconds = ${train.maxSeconds} s; the results will be marked as cut short`,
@@ -206,7 +207,14 @@ export async function prepareDataset(data: DataSection, log: (line: string) => v
   return { manifest, manifestPath, synthetic };
 }
 
-/** Builds (or resumes, or reuses) the sample cache of a manifest at the model's input sizes. */
+/**
+ * Builds (or resumes, or reuses) the sample cache of a manifest at the model's input sizes: frames
+ * with the short side resized to the model's `resizeTo` and their aspect kept (a 320×568 video →
+ * 256×454 for the paper model), so that training takes its random crop from the whole frame and
+ * evaluation's centre crop equals what the direct decoding paths (probes, localization, `embed`)
+ * compute. A cache of an older format in the same folder (format 1 stretched every frame to a
+ * square) is rebuilt, with a line in the log.
+ */
 export async function prepareCache(
   data: DataSection,
   prepared: PreparedData,
@@ -216,6 +224,13 @@ export async function prepareCache(
   const side = model.vision.frontEnd.resizeTo;
   const sampleRate = model.audio.frontEnd.sampleRate;
   const dir = path.resolve(data.cacheRoot, "samples", `${prepared.manifest.hash.slice(0, 12)}-${side}px-${sampleRate}hz-k${data.perClip}`);
+  const version = sampleCacheVersion(dir);
+  if (version !== null && version !== SAMPLE_CACHE_VERSION) {
+    log(
+      `data: ${path.relative(process.cwd(), dir)} holds a sample cache of format ${version}${version === 1 ? " (frames stretched to a square)" : ""}; rebuilding it (format ${SAMPLE_CACHE_VERSION}: short side ${side}, aspect kept)`,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }
   if (!existsSync(path.join(dir, "index.json")) || !openSampleCache(dir, { allowPartial: true }).index.complete) {
     log(`data: pre-decoding ${data.perClip} samples per clip into ${path.relative(process.cwd(), dir)}`);
     let last = 0;
@@ -223,7 +238,7 @@ export async function prepareCache(
       manifest: prepared.manifest,
       out: dir,
       perClip: data.perClip,
-      frameSize: { width: side, height: side },
+      frameSize: { shortSide: side },
       sampleRate,
       audioSec: model.audio.frontEnd.durationSec,
       seed: 0,

@@ -200,7 +200,9 @@ describe("sample cache", () => {
     });
     assert.equal(res2.shardsResumed, 1);
     assert.match(tty.join(""), /cache \|.*\| 100% \| 4\/4 clips \| [\d.]+ clips\/s \| ETA \S+ \| 6 samples \| 1 skipped/);
-    assert.deepEqual(parseCacheFrameSize("256"), { width: 256, height: 256 });
+    assert.deepEqual(parseCacheFrameSize("256"), { shortSide: 256 });
+    assert.deepEqual(parseCacheFrameSize(undefined), { shortSide: 256 });
+    assert.deepEqual(parseCacheFrameSize("320x240"), { width: 320, height: 240 });
     assert.throws(() => parseCacheFrameSize("big"), /WIDTHxHEIGHT/);
   });
 });

@@ -33,7 +33,10 @@ export class ClipLoadError extends L3kitError {
 }
 
 export interface VideoPairSourceOptions {
-  /** Decoded frame size (before the frame transform), e.g. `{ width: 256, height: 256 }`. */
+  /**
+   * Decoded frame size (before the frame transform): `{ shortSide: resizeTo }` (e.g. 256 for the
+   * paper model) keeps the aspect, as the paper's pipeline does; `{ width, height }` stretches.
+   */
   frameSize: { width: number; height: number } | { shortSide: number };
   /** Default 48000. */
   sampleRate?: number;

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import * as cliProgress from "cli-progress";
+import type { FrameSize } from "../media";
 import { ConfigError } from "../util";
 import { type CacheBuildResult, type CacheProgress, buildSampleCache } from "./cache";
 import { loadManifest } from "./manifest";
 
 /**
  * Options of `l3kit data cache` (strings are accepted for numbers, as a CLI parser gives them).
- * `npm run data -- cache --manifest M --out DIR --per-clip K [--frame-size 256x256] ...`
+ * `npm run data -- cache --manifest M --out DIR --per-clip K [--frame-size 256] ...`
  */
 export interface CacheCommandOptions {
   /** Manifest (JSONL) to cache. */
@@ -15,8 +16,11 @@ export interface CacheCommandOptions {
   out: string;
   /** Samples per clip. */
   perClip: number | string;
-  /** Stored frame size "WxH" or a number for a square (default 256x256). */
-  frameSize?: string | number | { width: number; height: number };
+  /**
+   * Stored frame size: a number N — the short side resized to N, aspect kept (default 256: the
+   * paper's `resizeTo`; use the model's) — or "WxH", every frame stretched to exactly W×H.
+   */
+  frameSize?: string | number | FrameSize;
   /** Default 48000. */
   sampleRate?: number | string;
   /** Default 1. */
@@ -51,16 +55,21 @@ function num(v: number | string | undefined, key: string, fallback?: number): nu
   return n;
 }
 
-/** Parses "256x256", "256" or 256 into a frame size. */
-export function parseCacheFrameSize(v: CacheCommandOptions["frameSize"]): { width: number; height: number } {
-  if (v === undefined) return { width: 256, height: 256 };
+/**
+ * Parses a stored frame size: "256" or 256 → `{ shortSide: 256 }` (aspect kept, the default),
+ * "320x240" → `{ width: 320, height: 240 }` (stretched to exactly that size).
+ */
+export function parseCacheFrameSize(v: CacheCommandOptions["frameSize"]): FrameSize {
+  if (v === undefined) return { shortSide: 256 };
   if (typeof v === "object") return v;
   const m = String(v)
     .trim()
     .match(/^(\d+)(?:\s*[xX×]\s*(\d+))?$/);
-  if (!m) throw new ConfigError(`expected WIDTHxHEIGHT (e.g. 256x256) or a number, got '${v}'`, { subject: "frameSize" });
-  const width = Number(m[1]);
-  return { width, height: m[2] ? Number(m[2]) : width };
+  if (!m)
+    throw new ConfigError(`expected a short side such as 256 (aspect kept) or WIDTHxHEIGHT such as 320x240 (stretched), got '${v}'`, {
+      subject: "frameSize",
+    });
+  return m[2] ? { width: Number(m[1]), height: Number(m[2]) } : { shortSide: Number(m[1]) };
 }
 
 /** "1h02m03s"-style duration. */

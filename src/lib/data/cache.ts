@@ -1,6 +1,16 @@
+/**
+ * The pre-decoded sample cache: `perClip` (frame, audio window) samples of every clip of a manifest
+ * in binary shards with a JSON index, read back by positioned reads.
+ *
+ * Frames are stored as the paper's pipeline needs them before its crop: by default the short side
+ * is resized to the model's `resizeTo` and the aspect is kept (a 320×568 portrait video → 256×454),
+ * so training's random crop can land anywhere on the frame and evaluation's centre crop is exactly
+ * the one the direct decoding paths (probes, localization, `embed`) take. Storing centre-cropped
+ * squares instead would be smaller, but would confine the random crops to the centre square.
+ */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { type RgbFrame, readSamples } from "../media";
+import { type FrameSize, type RgbFrame, readSamples } from "../media";
 import { ConfigError, errorMessage, L3kitError, Pool, Rng, writeFileAtomic, writeJsonAtomic } from "../util";
 import { manifestHash } from "./manifest";
 import type { AvcClip, AvcPair } from "./sampler";
@@ -10,8 +20,12 @@ import type { ManifestRow } from "./types";
 export interface SampleCacheConfig {
   /** Samples (frame + audio window) per clip. */
   perClip: number;
-  /** Stored frame size; choose it larger than the training crop (e.g. 256×256 for 224 crops). */
-  frameSize: { width: number; height: number };
+  /**
+   * Stored frame size: `{ shortSide }` (the short side resized to it, aspect kept: use the model's
+   * `resizeTo`, e.g. 256 for 224 crops) or `{ width, height }` (every frame stretched to exactly
+   * that size, whatever its aspect: only for sources already that size).
+   */
+  frameSize: FrameSize;
   sampleRate: number;
   /** Audio window length in seconds, centred on each sample time. */
   audioSec: number;
@@ -42,6 +56,8 @@ export interface CacheShardClip {
   label?: string;
   split: string;
   times: number[];
+  /** Width and height of this clip's stored frames (every sample of a clip has the same size). */
+  frame: [number, number];
 }
 
 /** One finished shard. */
@@ -55,15 +71,19 @@ export interface CacheShard {
   skipped: CacheSkip[];
 }
 
+/**
+ * The cache format this l3kit writes and reads. 1: every frame stretched to one fixed size (a fixed
+ * sample stride); 2: frames keep their aspect, so their size is recorded per clip.
+ */
+export const SAMPLE_CACHE_VERSION = 2;
+
 /** The JSON index (`index.json`) of a sample cache. */
 export interface SampleCacheIndex {
   kind: "l3kit-sample-cache";
-  version: 1;
+  version: typeof SAMPLE_CACHE_VERSION;
   manifest: { file?: string; hash: string; rows: number };
   config: SampleCacheConfig;
-  frameBytes: number;
-  /** Bytes between samples (frame padded to 4 bytes + audio). */
-  sampleStride: number;
+  /** Audio samples per sample; a sample's bytes are its frame (padded to 4 bytes), then its audio. */
   audioSamples: number;
   headerBytes: number;
   /** One entry per planned shard; null until it is written. */
@@ -87,13 +107,15 @@ export interface CacheProgress {
   elapsedSec: number;
 }
 
+/** Options of {@link buildSampleCache}. */
 export interface BuildSampleCacheOptions extends Partial<Omit<SampleCacheConfig, "perClip" | "frameSize" | "sampleRate">> {
   /** The clips: manifest rows (paths absolute, as `loadManifest` gives them) or a manifest object. */
   manifest: { rows: readonly ManifestRow[]; file?: string; hash?: string } | readonly ManifestRow[];
   /** Output folder (created). */
   out: string;
   perClip: number;
-  frameSize: { width: number; height: number };
+  /** See {@link SampleCacheConfig.frameSize}: `{ shortSide: resizeTo }` for a model's training and evaluation. */
+  frameSize: FrameSize;
   /** Default 48000. */
   sampleRate?: number;
   /** Parallel clip decodes (default 2). */
@@ -103,6 +125,7 @@ export interface BuildSampleCacheOptions extends Partial<Omit<SampleCacheConfig,
   decode?: typeof readSamples;
 }
 
+/** What {@link buildSampleCache} did. */
 export interface CacheBuildResult {
   dir: string;
   index: SampleCacheIndex;
@@ -151,7 +174,10 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   const m = Array.isArray(opts.manifest) ? {} : (opts.manifest as { file?: string; hash?: string });
   const config: SampleCacheConfig = {
     perClip: opts.perClip,
-    frameSize: { width: opts.frameSize.width, height: opts.frameSize.height },
+    frameSize:
+      "shortSide" in opts.frameSize
+        ? { shortSide: opts.frameSize.shortSide }
+        : { width: opts.frameSize.width, height: opts.frameSize.height },
     sampleRate: opts.sampleRate ?? 48000,
     audioSec: opts.audioSec ?? 1,
     seed: opts.seed ?? 0,
@@ -160,9 +186,8 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   };
   checkConfig(config);
   const dir = path.resolve(opts.out);
-  const frameBytes = config.frameSize.width * config.frameSize.height * 3;
   const audioSamples = Math.round(config.audioSec * config.sampleRate);
-  const sampleStride = align4(frameBytes) + audioSamples * (config.audioFormat === "int16" ? 2 : 4);
+  const audioBytes = audioSamples * (config.audioFormat === "int16" ? 2 : 4);
   const numShards = Math.ceil(rows.length / config.clipsPerShard);
   const hash = m.hash ?? manifestHash(rows);
   const indexFile = path.join(dir, "index.json");
@@ -182,11 +207,9 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   } else {
     index = {
       kind: "l3kit-sample-cache",
-      version: 1,
+      version: SAMPLE_CACHE_VERSION,
       manifest: { file: m.file, hash, rows: rows.length },
       config,
-      frameBytes,
-      sampleStride,
       audioSamples,
       headerBytes: HEADER_BYTES,
       shards: new Array(numShards).fill(null),
@@ -241,15 +264,16 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     );
     const good = results.flatMap((r) => ("skip" in r ? [] : [r]));
     const numSamples = good.reduce((n, r) => n + r.clip.times.length, 0);
-    const bytes = HEADER_BYTES + numSamples * sampleStride;
+    const bytes = good.reduce((n, r) => n + r.clip.times.length * (frameStride(r.clip.frame) + audioBytes), HEADER_BYTES);
     const buf = new Uint8Array(bytes);
     writeHeader(buf, numSamples, config, audioSamples);
-    let k = 0;
+    let off = HEADER_BYTES;
     for (const r of good) {
-      for (let i = 0; i < r.frames.length; i++, k++) {
-        const off = HEADER_BYTES + k * sampleStride;
+      for (let i = 0; i < r.frames.length; i++) {
         buf.set((r.frames[i] as RgbFrame).data, off);
-        writeAudio(buf, off + align4(frameBytes), r.audio[i] as Float32Array, config.audioFormat);
+        off += frameStride(r.clip.frame);
+        writeAudio(buf, off, r.audio[i] as Float32Array, config.audioFormat);
+        off += audioBytes;
       }
     }
     const file = shardFile(s);
@@ -293,8 +317,11 @@ function checkConfig(c: SampleCacheConfig): void {
     if (!(Number.isInteger(v) && v > 0)) throw new ConfigError(`must be a positive integer, got ${v}`, { subject: key });
   };
   posInt(c.perClip, "perClip");
-  posInt(c.frameSize.width, "frameSize.width");
-  posInt(c.frameSize.height, "frameSize.height");
+  if ("shortSide" in c.frameSize) posInt(c.frameSize.shortSide, "frameSize.shortSide");
+  else {
+    posInt(c.frameSize.width, "frameSize.width");
+    posInt(c.frameSize.height, "frameSize.height");
+  }
   posInt(c.sampleRate, "sampleRate");
   posInt(c.clipsPerShard, "clipsPerShard");
   if (!(c.audioSec > 0)) throw new ConfigError(`must be > 0, got ${c.audioSec}`, { subject: "audioSec" });
@@ -323,11 +350,30 @@ async function decodeClip(
     if (frames.length !== times.length || audio.length !== times.length) {
       return skip("decode-failed", `asked for ${times.length} samples, got ${frames.length} frames and ${audio.length} audio windows`);
     }
-    const want = config.frameSize.width * config.frameSize.height * 3;
-    for (const f of frames) {
-      if (f.data.length !== want) return skip("decode-failed", `frame has ${f.data.length} bytes, expected ${want}`);
+    const first = frames[0] as RgbFrame;
+    const size = config.frameSize;
+    if (
+      "shortSide" in size
+        ? Math.min(first.width, first.height) !== size.shortSide
+        : first.width !== size.width || first.height !== size.height
+    ) {
+      return skip("decode-failed", `frame is ${first.width}x${first.height}, expected ${JSON.stringify(size)}`);
     }
-    const clip: CacheShardClip = { rowIndex, id: row.id, durationSec: row.durationSec, split: row.split, times };
+    for (const f of frames) {
+      if (f.width !== first.width || f.height !== first.height || f.data.length !== f.width * f.height * 3)
+        return skip(
+          "decode-failed",
+          `frames of one clip differ in size (${first.width}x${first.height} and ${f.width}x${f.height}, ${f.data.length} bytes)`,
+        );
+    }
+    const clip: CacheShardClip = {
+      rowIndex,
+      id: row.id,
+      durationSec: row.durationSec,
+      split: row.split,
+      times,
+      frame: [first.width, first.height],
+    };
     if (row.label !== undefined) clip.label = row.label;
     return { clip, frames, audio: audio.map((a) => fitLength(a.samples, audioSamples)) };
   } catch (err) {
@@ -347,13 +393,19 @@ function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }
 
+/** Bytes of a stored frame of size [w, h], padded to 4 so the audio after it is aligned. */
+function frameStride([w, h]: readonly [number, number]): number {
+  return align4(w * h * 3);
+}
+
 function writeHeader(buf: Uint8Array, numSamples: number, c: SampleCacheConfig, audioSamples: number): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
   for (let i = 0; i < MAGIC.length; i++) buf[i] = MAGIC.charCodeAt(i);
-  dv.setUint32(8, 1, true);
+  dv.setUint32(8, SAMPLE_CACHE_VERSION, true);
   dv.setUint32(12, numSamples, true);
-  dv.setUint32(16, c.frameSize.width, true);
-  dv.setUint32(20, c.frameSize.height, true);
+  // aspect kept: (short side, 0); stretched: (width, height)
+  dv.setUint32(16, "shortSide" in c.frameSize ? c.frameSize.shortSide : c.frameSize.width, true);
+  dv.setUint32(20, "shortSide" in c.frameSize ? 0 : c.frameSize.height, true);
   dv.setUint32(24, audioSamples, true);
   dv.setUint32(28, c.audioFormat === "int16" ? 1 : 0, true);
 }
@@ -378,10 +430,37 @@ function readIndex(dir: string): SampleCacheIndex {
   } catch (err) {
     throw new L3kitError(`cannot read cache index: ${errorMessage(err)}`, { subject: file, reason: "bad-cache", cause: err });
   }
-  if (index?.kind !== "l3kit-sample-cache" || index.version !== 1) {
-    throw new L3kitError("not an l3kit sample cache index (version 1)", { subject: file, reason: "bad-cache" });
+  if (index?.kind !== "l3kit-sample-cache") throw new L3kitError("not an l3kit sample cache index", { subject: file, reason: "bad-cache" });
+  if ((index.version as number) === 1) {
+    const fs = (index.config as { frameSize?: { width?: number; height?: number } }).frameSize;
+    throw new L3kitError(
+      `this sample cache was built by an older l3kit (cache format 1), which stretched every frame to ${fs?.width}x${fs?.height} ` +
+        "whatever the video's aspect; frames are now stored with their aspect kept (short side resized). " +
+        "Delete the folder and build the cache again",
+      { subject: dir, reason: "old-cache" },
+    );
+  }
+  if (index.version !== SAMPLE_CACHE_VERSION) {
+    throw new L3kitError(`unsupported sample cache format ${index.version} (this l3kit reads format ${SAMPLE_CACHE_VERSION})`, {
+      subject: file,
+      reason: "bad-cache",
+    });
   }
   return index;
+}
+
+/**
+ * The format version of the sample cache in `dir` (see {@link SAMPLE_CACHE_VERSION}), or null when
+ * there is none or its index cannot be read. Lets a caller that manages its own cache folders
+ * rebuild an old one instead of failing.
+ */
+export function sampleCacheVersion(dir: string): number | null {
+  try {
+    const index = JSON.parse(readFileSync(path.join(dir, "index.json"), "utf8")) as { kind?: string; version?: unknown };
+    return index?.kind === "l3kit-sample-cache" && typeof index.version === "number" ? index.version : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A clip of an opened cache: a sampler clip (with `times` and `firstSample`) plus where it came from. */
@@ -419,14 +498,19 @@ export class SampleCache {
   readonly index: SampleCacheIndex;
   readonly clips: CacheClip[] = [];
   readonly numSamples: number;
-  readonly frameSize: { width: number; height: number };
+  /** The stored frame size as configured (`{ shortSide }`: each clip's frames keep their aspect; see {@link getFrame}). */
+  readonly frameSize: FrameSize;
   readonly sampleRate: number;
   readonly audioSamples: number;
+  private readonly audioBytes: number;
   private readonly shardOf: Int32Array;
-  private readonly shardLocalStart: number[] = [];
   private readonly shardFiles: string[] = [];
   private readonly sampleClip: Int32Array;
   private readonly sampleT: Float64Array;
+  /** Byte position of each sample in its shard file. */
+  private readonly samplePos: Float64Array;
+  /** Stored frame [width, height] of each clip. */
+  private readonly clipFrame: Array<readonly [number, number]> = [];
   private readonly fds = new Map<number, number>();
   private readonly maxOpen: number;
 
@@ -445,10 +529,10 @@ export class SampleCache {
     this.frameSize = this.index.config.frameSize;
     this.sampleRate = this.index.config.sampleRate;
     this.audioSamples = this.index.audioSamples;
+    this.audioBytes = this.audioSamples * (this.index.config.audioFormat === "int16" ? 2 : 4);
     let total = 0;
     const shards = this.index.shards.filter((s): s is CacheShard => s !== null);
     for (const s of shards) {
-      this.shardLocalStart.push(total);
       this.shardFiles.push(path.join(dir, s.file));
       for (const c of s.clips) {
         const clip: CacheClip = {
@@ -462,6 +546,7 @@ export class SampleCache {
         };
         if (c.label !== undefined) clip.label = c.label;
         this.clips.push(clip);
+        this.clipFrame.push(c.frame);
         total += c.times.length;
       }
     }
@@ -469,14 +554,19 @@ export class SampleCache {
     this.shardOf = new Int32Array(total);
     this.sampleClip = new Int32Array(total);
     this.sampleT = new Float64Array(total);
+    this.samplePos = new Float64Array(total);
     let k = 0;
     let ci = 0;
     shards.forEach((s, si) => {
+      let pos = HEADER_BYTES;
       for (const c of s.clips) {
+        const stride = frameStride(c.frame) + this.audioBytes;
         for (const t of c.times) {
           this.shardOf[k] = si;
           this.sampleClip[k] = ci;
           this.sampleT[k] = t;
+          this.samplePos[k] = pos;
+          pos += stride;
           k++;
         }
         ci++;
@@ -498,23 +588,30 @@ export class SampleCache {
 
   /** Sample `i` (0 ≤ i < numSamples): its frame and its audio window as float32 in [-1, 1]. */
   getSample(i: number): CacheSample {
-    const bytes = this.read(i, 0, this.index.sampleStride);
-    const frameBytes = this.index.frameBytes;
-    const frame: RgbFrame = { width: this.frameSize.width, height: this.frameSize.height, data: bytes.subarray(0, frameBytes) };
-    const audio = this.decodeAudio(bytes, align4(frameBytes));
+    const [width, height] = this.frameDims(i);
+    const stride = frameStride([width, height]);
+    const bytes = this.read(i, 0, stride + this.audioBytes);
+    const frame: RgbFrame = { width, height, data: bytes.subarray(0, width * height * 3) };
+    const audio = this.decodeAudio(bytes, stride);
     return { ...this.sampleInfo(i), frame, audio };
   }
 
-  /** Only the frame of sample `i` (reads only its bytes). */
+  /** Only the frame of sample `i` (reads only its bytes): short side = the cache's `shortSide`, aspect kept. */
   getFrame(i: number): RgbFrame {
-    const data = this.read(i, 0, this.index.frameBytes);
-    return { width: this.frameSize.width, height: this.frameSize.height, data };
+    const [width, height] = this.frameDims(i);
+    const data = this.read(i, 0, width * height * 3);
+    return { width, height, data };
   }
 
   /** Only the audio window of sample `i`. */
   getAudio(i: number): Float32Array {
-    const off = align4(this.index.frameBytes);
-    return this.decodeAudio(this.read(i, off, this.index.sampleStride - off), 0);
+    return this.decodeAudio(this.read(i, frameStride(this.frameDims(i)), this.audioBytes), 0);
+  }
+
+  /** Stored [width, height] of sample `i`'s frame. */
+  private frameDims(i: number): readonly [number, number] {
+    this.check(i);
+    return this.clipFrame[this.sampleClip[i] as number] as readonly [number, number];
   }
 
   /** Loads a pair drawn from `clips` (pairs carry `sample` indices). */
@@ -549,15 +646,14 @@ export class SampleCache {
   private read(i: number, offset: number, length: number): Uint8Array {
     this.check(i);
     const shard = this.shardOf[i] as number;
-    const local = i - (this.shardLocalStart[shard] as number);
     const fd = this.fd(shard);
     // a fresh, non-zeroed buffer of its own (byteOffset 0, so typed views on it are aligned)
     const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-    const pos = HEADER_BYTES + local * this.index.sampleStride + offset;
+    const pos = (this.samplePos[i] as number) + offset;
     let got = 0;
     while (got < length) {
       const n = readSync(fd, out, got, length - got, pos + got);
-      if (n === 0) throw new L3kitError(`shard ends early at sample ${local}`, { subject: this.shardFiles[shard], reason: "truncated" });
+      if (n === 0) throw new L3kitError(`shard ends early at sample ${i}`, { subject: this.shardFiles[shard], reason: "truncated" });
       got += n;
     }
     return out;
