@@ -563,33 +563,39 @@ function emitNode(c: Ctx, node: GraphNode, xs: Value[]): Emitted {
 }
 
 /**
- * Selects rows of a joint-cut value by a constant 0/1 matrix S [N, R]: S·V (row by row exact, and
- * differentiable as Sᵀ·dV). Per-location rows are selected sample by sample.
+ * The joint-cut value of every scored combination. Frames: combination s·B + i reads frame i, so the
+ * vision side is the batch repeated (Tile; its gradient sums the copies). Audio: combination
+ * s·B + i reads the audio of (i + s) mod B, a constant 0/1 matrix S [N, B] applied as S·V (exact
+ * row copies, gradient Sᵀ·dV). Per-location rows are selected sample by sample. (A MatMul for the
+ * frames too cost 48 ms a step on AVOL's per-location vision side, `tiny`, batch 32.)
  */
-function selectRows(e: TrainEmitter, v: Value, S: string, N: number): { value: Value; back: (d: string) => string } {
+function selectRows(e: TrainEmitter, v: Value, side: "vision" | "audio", N: number): { value: Value; back: (d: string) => string } {
   const per = v.layout.kind === "rowsMap" ? v.layout.h * v.layout.w * v.layout.d : v.layout.kind === "rows" ? v.layout.d : fail("bad cut");
-  const flat = e.reshape(v.name, [v.rows, per], "select");
-  const picked = e.op("MatMul", [S, flat], "select");
   const back2 = v.layout.kind === "rowsMap" ? [v.rows * v.layout.h * v.layout.w, v.layout.d] : [v.rows, per];
   const out2 = v.layout.kind === "rowsMap" ? [N * v.layout.h * v.layout.w, v.layout.d] : [N, per];
+  const flat = e.reshape(v.name, [v.rows, per], "select");
+  if (side === "vision") {
+    const copies = N / v.rows;
+    const tiled = e.op("Tile", [flat, e.b.ints([copies, 1])], "select:tile");
+    return {
+      value: { ...v, name: e.reshape(tiled, out2, "select"), rows: N },
+      back: (d) => e.reshape(e.sum(e.reshape(d, [copies, v.rows, per], "select"), [0], false, "select:back"), back2, "select"),
+    };
+  }
+  const S = "select:audio";
+  const picked = e.op("MatMul", [S, flat], "select");
   return {
     value: { ...v, name: e.reshape(picked, out2, "select"), rows: N },
     back: (d) => e.reshape(e.op("Gemm", [S, e.reshape(d, [N, per], "select")], "select:back", [{ name: "transA", i: 1 }]), back2, "select"),
   };
 }
 
-/** Selection matrices of in-batch negatives: row s·B + i pairs frame i with the audio of (i + s) mod B (as `inBatchPairs`). */
-function inBatchSelection(batch: number, shifts: number): { vision: Float32Array; audio: Float32Array } {
+/** The audio selection of in-batch negatives: row s·B + i takes the audio of (i + s) mod B (as `inBatchPairs`). */
+function inBatchAudioSelection(batch: number, shifts: number): Float32Array {
   const N = (shifts + 1) * batch;
-  const vision = new Float32Array(N * batch);
   const audio = new Float32Array(N * batch);
-  for (let s = 0; s <= shifts; s++)
-    for (let i = 0; i < batch; i++) {
-      const row = s * batch + i;
-      vision[row * batch + i] = 1;
-      audio[row * batch + ((i + s) % batch)] = 1;
-    }
-  return { vision, audio };
+  for (let s = 0; s <= shifts; s++) for (let i = 0; i < batch; i++) audio[(s * batch + i) * batch + ((i + s) % batch)] = 1;
+  return audio;
 }
 
 /** The frames and audio inputs (NHWC, transposed to NCHW in the graph). */
@@ -673,18 +679,14 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
   const cut = jointCut(graph);
   const backs = new Map<string, Backward>();
   const selectBack = new Map<string, (d: string) => string>();
-  if (inBatch) {
-    const sel = inBatchSelection(B, shifts);
-    e.b.floatInit("select:vision", [N, B], sel.vision);
-    e.b.floatInit("select:audio", [N, B], sel.audio);
-  }
+  if (inBatch) e.b.floatInit("select:audio", [N, B], inBatchAudioSelection(B, shifts));
   for (const node of nodes) {
     if (node.op === "input") continue;
     const xs = node.inputs.map((i) => env.get(i) ?? fail(`node '${i}' has no value`));
     const { out, back } = emitNode(ctx, node, xs);
     if (back) backs.set(node.name, back);
     if (inBatch && (node.name === cut.vision || node.name === cut.audio)) {
-      const picked = selectRows(e, out, node.name === cut.vision ? "select:vision" : "select:audio", N);
+      const picked = selectRows(e, out, node.name === cut.vision ? "vision" : "audio", N);
       env.set(node.name, picked.value);
       selectBack.set(node.name, picked.back);
     } else env.set(node.name, out);
