@@ -38,8 +38,8 @@ export function resolveTrainEngine(prefer: TrainEngineName = "auto"): { engine: 
 
 /**
  * Builds the engine for a model and step config ({@link resolveTrainEngine} for `auto`). With `auto`,
- * an onnx engine that fails to build (e.g. a model or step config it does not support) falls back to
- * tfjs, and the reason says why; a requested `onnx` engine's failure is thrown.
+ * an onnx engine that fails to build (e.g. `train.microBatches` > 1, which it does not need) falls back
+ * to tfjs, and the reason says why; a requested `onnx` engine's or `webgpu` device's failure is thrown.
  */
 export async function createTrainingEngine(model: L3Net, step: EngineStepConfig, opts: EngineOptions = {}): Promise<TrainingEngine> {
   const prefer = opts.engine ?? "auto";
@@ -48,7 +48,8 @@ export async function createTrainingEngine(model: L3Net, step: EngineStepConfig,
   try {
     return await createOnnxTrainingEngine(model, step, { ...opts, reason });
   } catch (err) {
-    if (prefer !== "auto") throw err;
+    // a named engine or device is a request, not a preference: its failure is the answer
+    if (prefer !== "auto" || (opts.device ?? "cpu") !== "cpu") throw err;
     return new TfjsTrainingEngine(
       model,
       step,
