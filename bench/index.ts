@@ -643,7 +643,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
           report.train.push({ ...res.train, preset, engine: "onnx", batch: b, peakRssBytes: res.peakRssBytes });
           if (res.copy)
             report.notes.push(
-              `onnx training / ${preset}: a step hands over ${mib(res.copy.bytes)} of parameters, BN statistics and Adam moments, each copied once by onnxruntime's outputs; a memcpy of that volume takes ${fmt(res.copy.ms, 2)} ms = ${fmt((100 * res.copy.ms) / res.train.msPerCall, 2)}% of the step.`,
+              `onnx training / ${preset}: a step reads and writes ${mib(res.copy.bytes)} of parameters, BN statistics and Adam moments; onnxruntime writes the new values straight into the engine's spare buffers (pre-allocated outputs), so nothing is copied; were each copied once, a memcpy of that volume takes ${fmt(res.copy.ms, 2)} ms = ${fmt((100 * res.copy.ms) / res.train.msPerCall, 2)}% of the step.`,
             );
           if (res.rss)
             report.notes.push(
