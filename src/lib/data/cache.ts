@@ -187,36 +187,11 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   checkConfig(config);
   const dir = path.resolve(opts.out);
   const audioSamples = Math.round(config.audioSec * config.sampleRate);
-  const audioBytes = audioSamples * (config.audioFormat === "int16" ? 2 : 4);
   const numShards = Math.ceil(rows.length / config.clipsPerShard);
   const hash = m.hash ?? manifestHash(rows);
   const indexFile = path.join(dir, "index.json");
 
-  let index: SampleCacheIndex;
-  if (existsSync(indexFile)) {
-    index = readIndex(dir);
-    const same =
-      JSON.stringify(index.config) === JSON.stringify(config) && index.manifest.hash === hash && index.shards.length === numShards;
-    if (!same) {
-      throw new ConfigError(
-        "a cache with different settings or another manifest is already there; use a new folder or delete it " +
-          `(there: ${JSON.stringify(index.config)}, manifest ${index.manifest.hash.slice(0, 12)}; asked: ${JSON.stringify(config)}, manifest ${hash.slice(0, 12)})`,
-        { subject: dir, reason: "cache-mismatch" },
-      );
-    }
-  } else {
-    index = {
-      kind: "l3kit-sample-cache",
-      version: SAMPLE_CACHE_VERSION,
-      manifest: { file: m.file, hash, rows: rows.length },
-      config,
-      audioSamples,
-      headerBytes: HEADER_BYTES,
-      shards: new Array(numShards).fill(null),
-      complete: false,
-      updatedAt: new Date().toISOString(),
-    };
-  }
+  const index = openOrCreateIndex(dir, config, { file: m.file, hash, rows: rows.length }, numShards, audioSamples);
 
   // Shards recorded as done whose file is missing or has the wrong size are rebuilt.
   let shardsResumed = 0;
@@ -264,18 +239,7 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     );
     const good = results.flatMap((r) => ("skip" in r ? [] : [r]));
     const numSamples = good.reduce((n, r) => n + r.clip.times.length, 0);
-    const bytes = good.reduce((n, r) => n + r.clip.times.length * (frameStride(r.clip.frame) + audioBytes), HEADER_BYTES);
-    const buf = new Uint8Array(bytes);
-    writeHeader(buf, numSamples, config, audioSamples);
-    let off = HEADER_BYTES;
-    for (const r of good) {
-      for (let i = 0; i < r.frames.length; i++) {
-        buf.set((r.frames[i] as RgbFrame).data, off);
-        off += frameStride(r.clip.frame);
-        writeAudio(buf, off, r.audio[i] as Float32Array, config.audioFormat);
-        off += audioBytes;
-      }
-    }
+    const buf = encodeShard(good, numSamples, config, audioSamples);
     const file = shardFile(s);
     await writeFileAtomic(path.join(dir, file), buf);
     index.shards[s] = {
@@ -283,7 +247,7 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
       rows: [start, end],
       clips: good.map((r) => r.clip),
       numSamples,
-      bytes,
+      bytes: buf.length,
       skipped: results.flatMap((r) => ("skip" in r ? [r.skip] : [])),
     };
     index.updatedAt = new Date().toISOString();
@@ -310,6 +274,67 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     skipped: done.flatMap((s) => s.skipped),
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/**
+ * The index of the cache in `dir` when one is there with the same settings and manifest (to
+ * resume), a fresh one when none is; a ConfigError when another cache is there, an L3kitError
+ * when it is of another format (see {@link readIndex}).
+ */
+function openOrCreateIndex(
+  dir: string,
+  config: SampleCacheConfig,
+  manifest: SampleCacheIndex["manifest"],
+  numShards: number,
+  audioSamples: number,
+): SampleCacheIndex {
+  if (!existsSync(path.join(dir, "index.json"))) {
+    return {
+      kind: "l3kit-sample-cache",
+      version: SAMPLE_CACHE_VERSION,
+      manifest,
+      config,
+      audioSamples,
+      headerBytes: HEADER_BYTES,
+      shards: new Array(numShards).fill(null),
+      complete: false,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+  const index = readIndex(dir);
+  const same =
+    JSON.stringify(index.config) === JSON.stringify(config) && index.manifest.hash === manifest.hash && index.shards.length === numShards;
+  if (!same) {
+    throw new ConfigError(
+      "a cache with different settings or another manifest is already there; use a new folder or delete it " +
+        `(there: ${JSON.stringify(index.config)}, manifest ${index.manifest.hash.slice(0, 12)}; asked: ${JSON.stringify(config)}, manifest ${manifest.hash.slice(0, 12)})`,
+      { subject: dir, reason: "cache-mismatch" },
+    );
+  }
+  return index;
+}
+
+/** A shard file's bytes: the header, then each sample's frame (padded to 4 bytes) and audio window. */
+function encodeShard(
+  good: ReadonlyArray<{ clip: CacheShardClip; frames: RgbFrame[]; audio: Float32Array[] }>,
+  numSamples: number,
+  config: SampleCacheConfig,
+  audioSamples: number,
+): Uint8Array {
+  const audioBytes = audioSamples * (config.audioFormat === "int16" ? 2 : 4);
+  const bytes = good.reduce((n, r) => n + r.clip.times.length * (frameStride(r.clip.frame) + audioBytes), HEADER_BYTES);
+  const buf = new Uint8Array(bytes);
+  writeHeader(buf, numSamples, config, audioSamples);
+  let off = HEADER_BYTES;
+  for (const r of good) {
+    for (let i = 0; i < r.frames.length; i++) {
+      buf.set((r.frames[i] as RgbFrame).data, off);
+      off += frameStride(r.clip.frame);
+      writeAudio(buf, off, r.audio[i] as Float32Array, config.audioFormat);
+      off += audioBytes;
+    }
+  }
+  return buf;
 }
 
 function checkConfig(c: SampleCacheConfig): void {
