@@ -28,6 +28,11 @@ export function registerEmbedCommand(program: Command): void {
         "global",
       )
       .option("--vision-pooling <p>", "image embedding: global or grid (paper 4×4×512), or the dimension", poolingArg, "global")
+      .option(
+        "--layer <l>",
+        "pooled layer: conv = the last conv's raw output (conv4_2, before batch norm and ReLU; L³, OpenL3), relu = after them",
+        "conv",
+      )
       .option("--batch <n>", "windows per forward pass", numArg("--batch"), 32),
   ).action(
     async (
@@ -40,6 +45,7 @@ export function registerEmbedCommand(program: Command): void {
         frameHop: number;
         pooling: "global" | "grid" | number;
         visionPooling: "global" | "grid" | number;
+        layer: string;
         batch: number;
         backend: string;
       },
@@ -56,6 +62,7 @@ export function registerEmbedCommand(program: Command): void {
         frameHopSec: opts.frameHop,
         pooling: opts.pooling,
         visionPooling: opts.visionPooling,
+        layer: opts.layer as "conv" | "relu",
         batchSize: opts.batch,
         log: (line) => console.error(line),
       });

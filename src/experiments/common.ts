@@ -19,7 +19,15 @@ import {
   type SynthProfileName,
 } from "../lib/data";
 import { randomWeightsModel } from "../lib/eval";
-import { FUSION_KINDS, L3_PRESET_NAMES, type L3Net, type L3NetConfig, type L3PresetName, resolveL3Config } from "../lib/models";
+import {
+  EMBEDDING_LAYERS,
+  FUSION_KINDS,
+  L3_PRESET_NAMES,
+  type L3Net,
+  type L3NetConfig,
+  type L3PresetName,
+  resolveL3Config,
+} from "../lib/models";
 import { type CutShortRecord, collectProvenance, type EngineRecord, type TableRow, writeResults } from "../lib/results";
 import { splitSource, type TrainAvcResult } from "../lib/train";
 import { TRAIN_CHOICES } from "../lib/train/config";
@@ -41,6 +49,13 @@ export const SECTION_CHOICES: ConfigChoices = { ...MODEL_CHOICES, ...DATA_CHOICE
 
 /** The features a probe experiment can read from a tower (`probe.feature`). */
 export const PROBE_FEATURES = ["embedding", "grid"] as const;
+
+/** The layer a probe experiment's features pool (`probe.layer`; see EMBEDDING_LAYERS). */
+export const PROBE_LAYERS = EMBEDDING_LAYERS;
+
+/** `--help` text of `probe.layer`. */
+export const PROBE_LAYER_HELP =
+  "conv: the last conv's raw output (conv4_2, before batch norm and ReLU), as L³ and OpenL3 pool; relu: the same after batch norm and ReLU (what the fusion head reads)";
 
 /** `--help` texts of the training keys every training experiment shares. */
 export const TRAIN_HELP: Record<string, string> = {

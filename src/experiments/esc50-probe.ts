@@ -1,6 +1,6 @@
 /**
  * `esc50-probe`: the paper's ESC-50 evaluation — audio features of the frozen audio tower (the last
- * map max-pooled to a grid: 6144-d for the paper model), a linear classifier, scores averaged over
+ * conv's raw output, conv4_2, max-pooled to a grid: 6144-d for the paper model), a linear classifier, scores averaged over
  * 1 s windows, 5-fold cross-validation (mean ± std) — beside random weights and MFCC statistics.
  */
 import { createHash } from "node:crypto";
@@ -15,6 +15,8 @@ import {
   type DataSection,
   type ModelSection,
   PROBE_FEATURES,
+  PROBE_LAYER_HELP,
+  PROBE_LAYERS,
   prepareDataset,
   SECTION_CHOICES,
   TRAIN_HELP,
@@ -34,6 +36,7 @@ export interface Esc50ProbeConfig {
   train: TrainSection;
   probe: {
     feature: (typeof PROBE_FEATURES)[number];
+    layer: (typeof PROBE_LAYERS)[number];
     folds: number;
     epochs: number;
     labelsPerClass: number;
@@ -52,7 +55,7 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
   name: "esc50-probe",
   summary: "ESC-50 protocol: audio-tower features, linear probe, 5-fold cross-validation (default: synthetic)",
   description:
-    "The paper's environmental-sound evaluation: the frozen audio tower's last map max-pooled to a grid (paper: 4×3×512 = 6144-d) for every 1 s window, a linear classifier per fold (L2 chosen on the next fold), window scores averaged per clip, accuracy mean ± std over the 5 official folds; beside the same network with random weights and MFCC statistics. Point it at ESC-50 with --set data.manifest=<manifest from `l3kit data esc50`>; the synthetic benchmark (default) gets folds from a hash of the clip id.",
+    "The paper's environmental-sound evaluation: the frozen audio tower's last conv (conv4_2, before batch norm and ReLU, as L³ and OpenL3; probe.layer=relu for after them) max-pooled to a grid (paper: 4×3×512 = 6144-d) for every 1 s window, a linear classifier per fold (L2 chosen on the next fold), window scores averaged per clip, accuracy mean ± std over the 5 official folds; beside the same network with random weights and MFCC statistics. Point it at ESC-50 with --set data.manifest=<manifest from `l3kit data esc50`>; the synthetic benchmark (default) gets folds from a hash of the clip id.",
   defaults: {
     profile: "default",
     seed: 0,
@@ -61,18 +64,19 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
     train: { ...EXPERIMENT_TRAIN, steps: 1200 },
-    probe: { feature: "grid", folds: 5, epochs: 100, labelsPerClass: 0 },
+    probe: { feature: "grid", layer: "conv", folds: 5, epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
     ci: { ...CI_QUICK_TRAINING, "data.synthClips": 30, "probe.epochs": 20 },
   },
-  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES },
+  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES, "probe.layer": PROBE_LAYERS },
   help: {
     ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
     "data.manifest": "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark",
     "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
     "probe.feature": "grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)",
+    "probe.layer": PROBE_LAYER_HELP,
   },
   async run(ctx) {
     const config = ctx.config as unknown as Esc50ProbeConfig;
@@ -81,13 +85,16 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     const data = await prepareDataset(config.data, log);
     return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
       const random = randomWeights();
-      const feature = config.probe.feature;
+      const { feature, layer } = config.probe;
       const rows = withFolds(data.manifest.rows, config.probe.folds);
       log(`probe: audio features of ${rows.length} clips, ${config.probe.folds}-fold cross-validation`);
       const r = await runProbeProtocol({
         rows,
-        extract: modelFeatureExtractor(model, { tower: "audio", feature }),
-        baselines: { "random-weights": modelFeatureExtractor(random, { tower: "audio", feature }), "mfcc-stats": mfccStatsExtractor() },
+        extract: modelFeatureExtractor(model, { tower: "audio", feature, layer }),
+        baselines: {
+          "random-weights": modelFeatureExtractor(random, { tower: "audio", feature, layer }),
+          "mfcc-stats": mfccStatsExtractor(),
+        },
         split: { folds: config.probe.folds },
         seed,
         epochs: config.probe.epochs,

@@ -20,6 +20,8 @@ import {
   type DataSection,
   type ModelSection,
   PROBE_FEATURES,
+  PROBE_LAYER_HELP,
+  PROBE_LAYERS,
   prepareDataset,
   SECTION_CHOICES,
   TRAIN_HELP,
@@ -37,7 +39,13 @@ export interface KineticsProbeConfig {
   model: ModelSection;
   data: DataSection;
   train: TrainSection;
-  probe: { feature: (typeof PROBE_FEATURES)[number]; epochs: number; labelsPerClass: number; [key: string]: string | number };
+  probe: {
+    feature: (typeof PROBE_FEATURES)[number];
+    layer: (typeof PROBE_LAYERS)[number];
+    epochs: number;
+    labelsPerClass: number;
+    [key: string]: string | number;
+  };
 }
 
 export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: never }> = {
@@ -53,18 +61,19 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     model: { preset: "tiny", fusion: "concat" },
     data: { ...DEFAULT_DATA },
     train: { ...EXPERIMENT_TRAIN, steps: 1200 },
-    probe: { feature: "embedding", epochs: 100, labelsPerClass: 0 },
+    probe: { feature: "embedding", layer: "conv", epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
     ci: { ...CI_QUICK_TRAINING, "probe.epochs": 20 },
   },
-  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES },
+  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES, "probe.layer": PROBE_LAYERS },
   help: {
     ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
     "data.manifest": "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
     "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
     "probe.feature": "embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)",
+    "probe.layer": PROBE_LAYER_HELP,
   },
   async run(ctx) {
     const config = ctx.config as unknown as KineticsProbeConfig;
@@ -73,8 +82,8 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
     const data = await prepareDataset(config.data, log);
     return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
       const random = randomWeights();
-      const feature = config.probe.feature;
-      const ex = (m: typeof model, tower: "vision" | "audio") => modelFeatureExtractor(m, { tower, feature });
+      const { feature, layer } = config.probe;
+      const ex = (m: typeof model, tower: "vision" | "audio") => modelFeatureExtractor(m, { tower, feature, layer });
       const sets: Array<{ tower: string; extract: FeatureExtractor; baselines: Record<string, FeatureExtractor> }> = [
         {
           tower: "vision",

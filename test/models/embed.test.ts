@@ -120,7 +120,10 @@ describe("embeddings", () => {
     const e = await embedImage(model, [big, exact], { batchSize: 1 });
     assert.equal(e.count, 2);
     assert.equal(e.dim, 64);
-    const direct = tf.tidy(() => model.visionTower(tf.tensor4d(frameToFloat(exact), [1, 64, 64, 3])).embedding.dataSync());
+    // embeddings pool the raw last conv by default (as L³ and OpenL3): the tower's `layer: "conv"`
+    const direct = tf.tidy(() =>
+      model.visionTower(tf.tensor4d(frameToFloat(exact), [1, 64, 64, 3]), { layer: "conv" }).embedding.dataSync(),
+    );
     assert.ok(direct.every((v, i) => Math.abs(v - (e.embeddings[64 + i] as number)) < 1e-5));
     const g = await embedImage(model, big, { pooling: "grid" });
     assert.equal(g.dim, 4 * 4 * 64);

@@ -49,6 +49,12 @@ describe("ONNX parity with tfjs (tiny, lite × every fusion head)", { skip }, ()
             "audioMap",
             "visionGrid",
             "audioGrid",
+            "visionConv",
+            "audioConv",
+            "visionConvEmbedding",
+            "audioConvEmbedding",
+            "visionConvGrid",
+            "audioConvGrid",
             ...(fusion === "concat" ? [] : ["visionProjection", "audioProjection", "score"]),
             ...(fusion === "avol" ? ["similarityMap"] : []),
           ];

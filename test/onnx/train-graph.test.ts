@@ -2,7 +2,11 @@
 // for every preset × fusion head × pairing, on the wasm backend.
 //
 // tiny: random inputs, every parameter's gradient within 1e-4 (‖Δ‖∞/‖g‖∞) on at least one of three
-// input draws (see below).
+// input draws (see below). The mel models' input batch norm is the exception: its γ and β barely
+// move the loss (the first conv's batch norm, on batch statistics, undoes any scale and shift of its
+// input but at the zero padding and through ε), so their gradients are differences of large sums,
+// 1e-2 to 1e-4 of the others, where float32 rounding is no longer small; they are compared on a
+// tenth of the whole gradient's scale (‖Δ‖∞ ≤ 1e-5·max‖g‖∞, the accuracy every other parameter has).
 // lite, paper: two correct float32 engines route a gradient differently wherever a value sits
 // within rounding of a kink (a ReLU input at 0, two equal maxima of a pool): on these larger maps
 // a few such positions per step are expected, and each moves a whole gradient entry (measured: a
@@ -97,9 +101,10 @@ function globalRel(params: Array<{ got: Float32Array; want: Float32Array }>): nu
   return Math.sqrt(diff / norm);
 }
 
-function maxRel(got: Float32Array, want: Float32Array): number {
+/** ‖got − want‖∞ / max(‖want‖∞, floor). */
+function maxRel(got: Float32Array, want: Float32Array, floor = 0): number {
   let d = 0;
-  let m = 0;
+  let m = floor;
   for (let i = 0; i < want.length; i++) {
     d = Math.max(d, Math.abs((got[i] as number) - (want[i] as number)));
     m = Math.max(m, Math.abs(want[i] as number));
@@ -121,7 +126,11 @@ describe("ONNX training graph: gradients equal tfjs' autodiff", { skip, timeout:
             const r = await gradients(model, pairing, 4, randomInputs(model, 4, `x-${fusion}-${pairing}-${draw}`));
             assert.ok(Math.abs(r.loss.got - r.loss.want) <= 1e-5 * Math.abs(r.loss.want), `loss ${r.loss.got} vs ${r.loss.want}`);
             assert.equal(r.params.length, model.namedVariables().filter((v) => v.trainable).length);
-            const worst = r.params.map((p) => ({ name: p.name, rel: maxRel(p.got, p.want) })).sort((a, b) => b.rel - a.rel)[0];
+            const scale = Math.max(...r.params.map((p) => p.want.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+            const floor = (name: string) => (name.startsWith("audio/input_bn/") ? 0.1 * scale : 0);
+            const worst = r.params
+              .map((p) => ({ name: p.name, rel: maxRel(p.got, p.want, floor(p.name)) }))
+              .sort((a, b) => b.rel - a.rel)[0];
             if (worst && worst.rel <= 1e-4) return;
             tries.push(`${worst?.name}: ${worst?.rel}`);
           }

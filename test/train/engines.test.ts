@@ -35,11 +35,14 @@ const CONFIG: Partial<TrainAvcConfig> = {
 };
 
 /**
- * Two engines' loss curves agree: within 1e-3 (relative) over the first 3 steps, and within 10%
- * at every step after. Float32 rounding differs between the engines (summation order), and Adam's
- * first updates are ≈ lr·sign(g), so a gradient component that is ≈ 0 moves by ±lr in either
- * direction: the curves drift apart step by step (measured: 5e-6 at step 1, 8e-4 at step 4, up to
- * 4–5% by step 20 on this fixture).
+ * Two engines' loss curves agree: within 1e-3 (relative) over the first 3 steps, and within 15%
+ * at every step after (5% on average). Float32 rounding differs between the engines (summation
+ * order), and Adam's first updates are ≈ lr·sign(g), so a gradient component that is ≈ 0 moves by
+ * ±lr in either direction: the curves drift apart step by step (measured: 5e-6 at step 1, 8e-4 at
+ * step 4, up to 4–5% by step 20 on this fixture). The mel models' input batch norm adds two such
+ * components (its γ and β barely move the loss: the first conv's batch norm undoes them), and the
+ * drift grew to 11% at step 18 (sampled pairs; 2.7% on average). Training here is that sensitive
+ * anyway: tfjs against itself with one kernel scaled by 1 + 1e-6 drifts 3% by step 15.
  */
 function assertCloseCurves(got: ReturnType<typeof curve>, want: ReturnType<typeof curve>, what: string): void {
   assert.equal(got.length, want.length, `${what}: rows`);
@@ -49,7 +52,7 @@ function assertCloseCurves(got: ReturnType<typeof curve>, want: ReturnType<typeo
     assert.equal(row.step, ref.step);
     const rel = Math.abs(row.loss - ref.loss) / Math.abs(ref.loss);
     meanRel += rel / got.length;
-    assert.ok(rel <= (row.step <= 3 ? 1e-3 : 0.1), `${what} step ${row.step}: loss ${row.loss} vs ${ref.loss}`);
+    assert.ok(rel <= (row.step <= 3 ? 1e-3 : 0.15), `${what} step ${row.step}: loss ${row.loss} vs ${ref.loss}`);
   });
   assert.ok(meanRel <= 0.05, `${what}: mean relative difference ${meanRel}`);
 }

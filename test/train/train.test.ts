@@ -173,7 +173,9 @@ test("gradient accumulation over micro-batches matches one full batch", async ()
   };
   const one = run(1);
   const two = run(2);
-  assert.ok(Math.abs(one.r.loss - two.r.loss) < 0.2, `loss ${one.r.loss} vs ${two.r.loss}`);
+  // batch statistics over 4 instead of 8 samples, at every BN (the mel input's batch norm too):
+  // measured 1.926 vs 1.835 before that one was added, 2.031 vs 1.801 with it
+  assert.ok(Math.abs(one.r.loss - two.r.loss) < 0.3, `loss ${one.r.loss} vs ${two.r.loss}`);
   assert.equal(one.w.length, two.w.length);
 });
 

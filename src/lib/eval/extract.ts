@@ -1,6 +1,6 @@
 /**
  * Feature extractors built from a model, for the probe protocols: a tower's pooled embedding or its
- * grid-pooled last map, per window/frame of a clip; and the random-weights twin of a model (the
+ * grid-pooled last map (by default the raw last conv, as L³ and OpenL3), per window/frame of a clip; and the random-weights twin of a model (the
  * baseline every probe is reported beside).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -15,8 +15,10 @@ import {
   type InferenceEngineChoice,
   type InferenceRunner,
   inferenceRunnerFor,
+  type EmbeddingLayer,
   type L3Net,
   type L3NetConfig,
+  resolveEmbeddingLayer,
 } from "../models";
 import { ConfigError, L3kitError } from "../util";
 import { windowCentres } from "./baselines";
@@ -31,6 +33,11 @@ export interface TowerFeatureOptions {
    * 6144-d, L³'s ESC-50 feature); "embedding": the global max-pool (512-d for the paper).
    */
   feature?: "grid" | "embedding";
+  /**
+   * The layer pooled: "conv" (default) — the last conv's raw output, before batch norm and ReLU, as
+   * L³ and OpenL3; "relu" — after them (the fusion head's input). See {@link EMBEDDING_LAYERS}.
+   */
+  layer?: EmbeddingLayer;
   /**
    * The tower inputs of a row: k windows/frames as a k×… tensor (vision: frames in [0, 1], audio:
    * spectrograms of the model's front-end). The extractor disposes it. May throw for a bad file.
@@ -48,6 +55,7 @@ export interface TowerFeatureOptions {
  */
 export function towerFeatureExtractor(model: L3Net, opts: TowerFeatureOptions): FeatureExtractor {
   const feature = opts.feature ?? "grid";
+  const layer = resolveEmbeddingLayer(opts.layer, model.config[opts.tower], "towerFeatureExtractor");
   const bs = opts.batchSize ?? 16;
   if (!(Number.isInteger(bs) && bs >= 1))
     throw new ConfigError(`batchSize must be a positive integer, got ${bs}`, { subject: "towerFeatureExtractor" });
@@ -61,7 +69,7 @@ export function towerFeatureExtractor(model: L3Net, opts: TowerFeatureOptions): 
       if (runner.engine !== "tfjs") {
         const all = (await x.data()) as Float32Array;
         const per = all.length / k;
-        const name = `${opts.tower}${feature === "grid" ? "Grid" : "Embedding"}`;
+        const name = `${opts.tower}${layer === "conv" ? "Conv" : ""}${feature === "grid" ? "Grid" : "Embedding"}`;
         let features = new Float32Array(0);
         let dim = 0;
         for (let s = 0; s < k; s += bs) {
@@ -82,10 +90,8 @@ export function towerFeatureExtractor(model: L3Net, opts: TowerFeatureOptions): 
         const n = Math.min(bs, k - s);
         const f = tf.tidy(() => {
           const part = n === k ? x : (tf.slice(x, [s, 0, 0, 0], [n, -1, -1, -1]) as tf.Tensor4D);
-          const out =
-            opts.tower === "vision"
-              ? model.visionTower(part, { grid: feature === "grid" })
-              : model.audioTower(part, { grid: feature === "grid" });
+          const to = { grid: feature === "grid", layer };
+          const out = opts.tower === "vision" ? model.visionTower(part, to) : model.audioTower(part, to);
           return feature === "grid" ? out.grid! : out.embedding;
         });
         dim = f.shape[1];
@@ -158,14 +164,16 @@ export function modelFrameInputs(model: L3Net, opts: { everySec?: number } = {})
 
 /**
  * A probe feature extractor that decodes a row with `media` and runs one tower of the model:
- * audio — consecutive 1 s windows; vision — one frame per second. `feature` as in
- * {@link towerFeatureExtractor} (default "grid", e.g. 6144-d audio features for the paper config).
+ * audio — consecutive 1 s windows; vision — one frame per second. `feature` and `layer` as in
+ * {@link towerFeatureExtractor} (default "grid" of the raw last conv, e.g. 6144-d audio features for
+ * the paper config, L³'s ESC-50 feature).
  */
 export function modelFeatureExtractor(
   model: L3Net,
   opts: {
     tower: "vision" | "audio";
     feature?: "grid" | "embedding";
+    layer?: EmbeddingLayer;
     batchSize?: number;
     everySec?: number;
     engine?: InferenceEngineChoice;
@@ -176,6 +184,7 @@ export function modelFeatureExtractor(
   return towerFeatureExtractor(model, {
     tower: opts.tower,
     feature: opts.feature,
+    layer: opts.layer,
     batchSize: opts.batchSize,
     inputs,
     engine: opts.engine,

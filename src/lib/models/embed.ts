@@ -7,6 +7,10 @@
  * are appended so that (length − window) is a multiple of the hop (or up to one window when shorter);
  * windows = 1 + (padded length − window)/hop, timestamps i·hopSec. A 2.0 s file with hop 0.1 s gives 16
  * windows, timestamps 0.0 … 1.5.
+ *
+ * Features are pooled from the raw output of each tower's last conv (conv4_2), before batch norm and
+ * ReLU, as L³'s embedding models and OpenL3 do (`layer: "conv"`, the default); `layer: "relu"` pools
+ * the map after batch norm and ReLU instead (the fusion head's input).
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -15,6 +19,7 @@ import { ConfigError, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic
 import { audioInputShape, audioWindowSamples } from "./config";
 import { computeAudioInput, computeFrameInput } from "./frontend";
 import type { L3Net } from "./model";
+import { type EmbeddingLayer, resolveEmbeddingLayer } from "./graph";
 import { encodeNpz } from "./npz";
 import { type InferenceEngineChoice, inferenceRunnerFor } from "./onnx";
 import { resampleAudio } from "./resample";
@@ -40,6 +45,8 @@ export interface EmbedAudioOptions {
   hopSec?: number;
   /** Default "global". */
   pooling?: EmbeddingPooling;
+  /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
+  layer?: EmbeddingLayer;
   /** Windows per forward pass (default 32). */
   batchSize?: number;
   /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
@@ -96,17 +103,19 @@ async function towerEmbed(
   batch: Float32Array,
   shape: number[],
   kind: "global" | "grid",
+  layer: EmbeddingLayer,
   engine?: InferenceEngineChoice,
 ): Promise<Float32Array> {
   const runner = inferenceRunnerFor(model, engine);
   if (runner.engine !== "tfjs") {
-    const name = `${part}${kind === "grid" ? "Grid" : "Embedding"}`;
+    const name = `${part}${layer === "conv" ? "Conv" : ""}${kind === "grid" ? "Grid" : "Embedding"}`;
     const input = { data: batch, shape };
     return (await runner.run(part === "vision" ? { frames: input } : { audio: input }, [name]))[name]!.data;
   }
   const x = tf.tensor4d(batch, shape as [number, number, number, number], "float32");
   try {
-    const out = part === "vision" ? model.visionTower(x, { grid: kind === "grid" }) : model.audioTower(x, { grid: kind === "grid" });
+    const opts = { grid: kind === "grid", layer };
+    const out = part === "vision" ? model.visionTower(x, opts) : model.audioTower(x, opts);
     try {
       return (await (kind === "grid" ? (out.grid as tf.Tensor) : out.embedding).data()) as Float32Array;
     } finally {
@@ -132,6 +141,7 @@ export async function embedAudio(
   if (!(hopSec > 0) || !Number.isFinite(hopSec))
     throw new ConfigError(`hopSec must be > 0, got ${hopSec}`, { subject: "embedding", reason: "bad-hop" });
   const { kind, dim } = resolvePooling(model, "audio", opts.pooling);
+  const layer = resolveEmbeddingLayer(opts.layer, model.config.audio);
   const batchSize = checkBatch(opts.batchSize);
   if (samples.length === 0) throw new L3kitError("the audio is empty", { subject: "embedAudio", reason: "empty" });
   const x = sampleRate === fe.sampleRate ? samples : resampleAudio(samples, sampleRate, fe.sampleRate);
@@ -156,7 +166,7 @@ export async function embedAudio(
       if (to > from) win.set(x.subarray(from, to), from - start);
       batch.set(computeAudioInput(fe, win), j * per);
     }
-    out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind, opts.engine), b0 * dim);
+    out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind, layer, opts.engine), b0 * dim);
   }
   const timestamps = Array.from({ length: plan.count }, (_, i) => roundTime(i * hopSec));
   return { timestamps, embeddings: out, dim };
@@ -165,6 +175,8 @@ export async function embedAudio(
 /** Options of {@link embedImage}. */
 export interface EmbedImageOptions {
   pooling?: EmbeddingPooling;
+  /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
+  layer?: EmbeddingLayer;
   batchSize?: number;
   /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
   engine?: InferenceEngineChoice;
@@ -181,6 +193,7 @@ export async function embedImage(
 ): Promise<{ embeddings: Float32Array; dim: number; count: number }> {
   const list = Array.isArray(frames) ? frames : [frames];
   const { kind, dim } = resolvePooling(model, "vision", opts.pooling);
+  const layer = resolveEmbeddingLayer(opts.layer, model.config.vision);
   const batchSize = checkBatch(opts.batchSize);
   const s = model.config.vision.frontEnd.size;
   const per = s * s * 3;
@@ -189,7 +202,7 @@ export async function embedImage(
     const chunk = list.slice(b0, b0 + batchSize);
     const batch = new Float32Array(chunk.length * per);
     for (let j = 0; j < chunk.length; j++) batch.set(computeFrameInput(model.config, chunk[j] as RgbFrame), j * per);
-    out.set(await towerEmbed(model, "vision", batch, [chunk.length, s, s, 3], kind, opts.engine), b0 * dim);
+    out.set(await towerEmbed(model, "vision", batch, [chunk.length, s, s, 3], kind, layer, opts.engine), b0 * dim);
   }
   return { embeddings: out, dim, count: list.length };
 }
@@ -204,6 +217,8 @@ export interface EmbedVideoOptions {
   pooling?: EmbeddingPooling;
   /** Vision pooling (default "global"). */
   visionPooling?: EmbeddingPooling;
+  /** The layer both towers pool: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
+  layer?: EmbeddingLayer;
   batchSize?: number;
   /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
   engine?: InferenceEngineChoice;
@@ -226,6 +241,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
     throw new ConfigError(`frameHopSec must be > 0, got ${frameHop}`, { subject: "embedding", reason: "bad-hop" });
   resolvePooling(model, "audio", opts.pooling);
   resolvePooling(model, "vision", opts.visionPooling);
+  resolveEmbeddingLayer(opts.layer, model.config.audio);
   const info = await probeMedia(file);
   if (!info.audio && !info.video) throw new L3kitError("the file has neither audio nor video", { subject: file, reason: "no-streams" });
   let audio: Embeddings | null = null;
@@ -234,6 +250,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
     audio = await embedAudio(model, clip.samples, clip.sampleRate, {
       hopSec: opts.hopSec,
       pooling: opts.pooling,
+      layer: opts.layer,
       batchSize: opts.batchSize,
       engine: opts.engine,
     });
@@ -250,7 +267,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
     for (let b0 = 0; b0 < times.length; b0 += batchSize) {
       const chunk = times.slice(b0, b0 + batchSize);
       const frames = await readFrames(file, chunk, { shortSide: model.config.vision.frontEnd.resizeTo });
-      const e = await embedImage(model, frames, { pooling: kind, batchSize, engine: opts.engine });
+      const e = await embedImage(model, frames, { pooling: kind, layer: opts.layer, batchSize, engine: opts.engine });
       out.set(e.embeddings, b0 * dim);
     }
     vision = { timestamps: times, embeddings: out, dim };
@@ -280,6 +297,8 @@ export interface EmbedCommandOptions {
   /** Audio pooling (default "global"). */
   pooling?: EmbeddingPooling;
   visionPooling?: EmbeddingPooling;
+  /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu". */
+  layer?: EmbeddingLayer;
   batchSize?: number;
   /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
   engine?: InferenceEngineChoice;
@@ -320,6 +339,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
     // check the options once, before any file
     resolvePooling(model, "audio", opts.pooling);
     resolvePooling(model, "vision", opts.visionPooling);
+    const layer = resolveEmbeddingLayer(opts.layer, model.config.audio);
     for (const file of opts.files) {
       const stem = uniqueStem(file, used);
       try {
@@ -328,6 +348,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
           frameHopSec: opts.frameHopSec,
           pooling: opts.pooling,
           visionPooling: opts.visionPooling,
+          layer,
           batchSize: opts.batchSize,
           engine: opts.engine,
         });
@@ -341,6 +362,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
               fusion: model.config.fusion,
               checkpoint: typeof opts.checkpoint === "string" ? opts.checkpoint : null,
             },
+            layer,
             durationSec: r.durationSec,
             audio: r.audio
               ? { dim: r.audio.dim, hopSec: opts.hopSec ?? 0.1, timestamps: r.audio.timestamps, embeddings: toRows(r.audio) }

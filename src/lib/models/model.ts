@@ -5,7 +5,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { ConfigError, L3kitError, Rng } from "../util";
 import { type L3NetConfig, type L3NetConfigInput, type L3PresetName, resolveL3Config } from "./config";
-import { buildL3Graph, type GraphPart, jointCut, type L3Graph, type ParamRole, type ParamSpec } from "./graph";
+import {
+  buildL3Graph,
+  type EmbeddingLayer,
+  type GraphPart,
+  jointCut,
+  type L3Graph,
+  type ParamRole,
+  type ParamSpec,
+  resolveEmbeddingLayer,
+} from "./graph";
 import { runGraph } from "./runtime";
 
 /** Options of a forward pass. */
@@ -50,13 +59,23 @@ export interface L3Outputs {
   audioGrid?: tf.Tensor2D;
 }
 
+/** Options of {@link L3Net.visionTower} / {@link L3Net.audioTower}. */
+export interface TowerOptions extends ForwardOptions {
+  /**
+   * What `embedding` and `grid` pool: `relu` (default here) — the last map after batch norm and ReLU,
+   * the fusion head's input; `conv` — the last conv's raw output, as L³ and OpenL3 (the default of
+   * the embedding and probe-feature functions). See {@link EMBEDDING_LAYERS}.
+   */
+  layer?: EmbeddingLayer;
+}
+
 /** The outputs of a tower alone. */
 export interface TowerOutputs {
-  /** B×C global-max-pooled vector. */
+  /** B×C global max-pool of the chosen layer (see {@link TowerOptions.layer}). */
   embedding: tf.Tensor2D;
-  /** The last conv map (after ReLU). */
+  /** The last map (after batch norm and ReLU), whatever the layer. */
   map: tf.Tensor4D;
-  /** With `grid: true`: B×(gh·gw·C). */
+  /** With `grid: true`: B×(gh·gw·C), grid max-pool of the chosen layer. */
   grid?: tf.Tensor2D;
 }
 
@@ -236,14 +255,25 @@ export class L3Net {
     }) as unknown as L3Outputs;
   }
 
-  private tower(part: "vision" | "audio", x: tf.Tensor4D, opts: ForwardOptions): TowerOutputs {
+  private tower(part: "vision" | "audio", x: tf.Tensor4D, opts: TowerOptions): TowerOutputs {
     this.check();
     this.checkInput(x, part === "vision" ? "frames" : "audio");
     const o = this.graph.outputs;
+    const conv = resolveEmbeddingLayer(opts.layer ?? "relu", this.config[part], `${part} tower`) === "conv";
     const names =
       part === "vision"
-        ? { input: o.frames, map: o.visionMap, embedding: o.visionEmbedding, grid: o.visionGrid }
-        : { input: o.audio, map: o.audioMap, embedding: o.audioEmbedding, grid: o.audioGrid };
+        ? {
+            input: o.frames,
+            map: o.visionMap,
+            embedding: conv ? o.visionConvEmbedding : o.visionEmbedding,
+            grid: conv ? o.visionConvGrid : o.visionGrid,
+          }
+        : {
+            input: o.audio,
+            map: o.audioMap,
+            embedding: conv ? o.audioConvEmbedding : o.audioEmbedding,
+            grid: conv ? o.audioConvGrid : o.audioGrid,
+          };
     const wanted = [names.embedding, names.map, ...(opts.grid ? [names.grid] : [])];
     const ro = this.opts(opts);
     return tf.tidy(() => {
@@ -255,12 +285,12 @@ export class L3Net {
   }
 
   /** The vision tower alone: frames B×H×W×3 in [0, 1] → pooled vector and last map (and the grid feature). */
-  visionTower(frames: tf.Tensor4D, opts: ForwardOptions = {}): TowerOutputs {
+  visionTower(frames: tf.Tensor4D, opts: TowerOptions = {}): TowerOutputs {
     return this.tower("vision", frames, opts);
   }
 
   /** The audio tower alone: spectrograms B×bins×frames×1 → pooled vector and last map (and the grid feature). */
-  audioTower(audio: tf.Tensor4D, opts: ForwardOptions = {}): TowerOutputs {
+  audioTower(audio: tf.Tensor4D, opts: TowerOptions = {}): TowerOutputs {
     return this.tower("audio", audio, opts);
   }
 
@@ -439,8 +469,13 @@ export function setL3Weights(model: L3Net, weights: Record<string, WeightEntry>,
   const problems: string[] = [];
   const missing = named.filter((n) => !(n.name in weights)).map((n) => n.name);
   const unknown = Object.keys(weights).filter((k) => !known.has(k));
-  if (strict && missing.length)
+  if (strict && missing.length) {
     problems.push(`missing ${missing.length} parameter(s): ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`);
+    if (missing.some((n) => n.startsWith("audio/input_bn/")))
+      problems.push(
+        "mel models now have a batch norm right after the spectrogram ('audio/input_bn', as l3embedding and OpenL3); weights saved before it was added do not have it: train the model again",
+      );
+  }
   if (strict && unknown.length) problems.push(`unknown parameter(s): ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", …" : ""}`);
   for (const { name, variable } of named) {
     const w = weights[name];

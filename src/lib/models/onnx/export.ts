@@ -3,7 +3,8 @@
  *
  * Inputs are NHWC as in l3kit (`frames` B×H×W×3 in [0, 1], `audio` B×bins×frames×1) with a dynamic
  * batch dimension; each is transposed to NCHW once, the towers run in NCHW (the layout every ONNX
- * runtime is fastest at), batch norm is folded into the convolutions (moving statistics), and map
+ * runtime is fastest at), batch norm is folded into the convolutions (moving statistics; one with no
+ * conv before it, such as the mel models' input batch norm, becomes a scale and shift), and map
  * outputs are transposed back to NHWC, so every output has the shape `L3Net.forward` gives.
  */
 import * as path from "node:path";
@@ -27,6 +28,23 @@ export const ONNX_DEFAULT_OUTPUTS: readonly OnnxOutputName[] = [
   "similarityMap",
   "visionGrid",
   "audioGrid",
+];
+
+/**
+ * Further named outputs, exported only when asked for: the fusion heads' projections and score
+ * (some heads), and the raw last conv of each tower with its global and grid max-pools (the
+ * features L³ and OpenL3 pool; the last batch norm is then not folded into that conv).
+ */
+export const ONNX_EXTRA_OUTPUTS: readonly OnnxOutputName[] = [
+  "visionProjection",
+  "audioProjection",
+  "score",
+  "visionConv",
+  "visionConvEmbedding",
+  "visionConvGrid",
+  "audioConv",
+  "audioConvEmbedding",
+  "audioConvGrid",
 ];
 
 /** Options of {@link exportOnnx}. */
@@ -126,7 +144,14 @@ export class OnnxGraphBuilder {
   private consts = 0;
   private readonly constCache = new Map<string, string>();
 
-  node(op: string, inputs: readonly string[], outputs: readonly string[], attrs: readonly Attr[] = [], name?: string, domain?: string): void {
+  node(
+    op: string,
+    inputs: readonly string[],
+    outputs: readonly string[],
+    attrs: readonly Attr[] = [],
+    name?: string,
+    domain?: string,
+  ): void {
     const w = new PbWriter();
     for (const i of inputs) w.string(1, i);
     for (const o of outputs) w.string(2, o);
@@ -181,7 +206,7 @@ export function resolveOnnxOutputs(graph: L3Graph, requested: readonly string[] 
     if (name === "frames" || name === "audio")
       throw new ConfigError(`'${name}' is an input, not an output`, { subject: "ONNX export", reason: "bad-output" });
     const key = o[name];
-    if ((ONNX_DEFAULT_OUTPUTS as readonly string[]).includes(name) || ["visionProjection", "audioProjection", "score"].includes(name)) {
+    if ((ONNX_DEFAULT_OUTPUTS as readonly string[]).includes(name) || (ONNX_EXTRA_OUTPUTS as readonly string[]).includes(name)) {
       if (!key)
         throw new ConfigError(`the '${graph.config.fusion}' head has no output '${name}'`, {
           subject: "ONNX export",
@@ -191,10 +216,46 @@ export function resolveOnnxOutputs(graph: L3Graph, requested: readonly string[] 
     }
     if (byName.has(name)) return { name, node: name };
     throw new ConfigError(
-      `unknown output '${name}' (valid: ${[...ONNX_DEFAULT_OUTPUTS, "visionProjection", "audioProjection", "score"].filter((k) => o[k]).join(", ")}, or a node name)`,
+      `unknown output '${name}' (valid: ${[...ONNX_DEFAULT_OUTPUTS, ...ONNX_EXTRA_OUTPUTS].filter((k) => o[k]).join(", ")}, or a node name)`,
       { subject: "ONNX export", reason: "bad-output" },
     );
   });
+}
+
+/**
+ * A batch norm not folded into a conv (one that follows no conv, such as the mel models' input
+ * batch norm, or whose conv is itself an output), on an NCHW value: with `fold`, its moving
+ * statistics as a per-channel scale and shift (Mul, Add); without, a BatchNormalization node.
+ */
+function emitStandaloneBatchNorm(
+  b: OnnxGraphBuilder,
+  node: Extract<GraphNode, { op: "batchNorm" }>,
+  x: string,
+  result: string,
+  p: { gamma: Float32Array; beta: Float32Array; mean: Float32Array; variance: Float32Array },
+  fold: boolean,
+): void {
+  const c = p.gamma.length;
+  if (!fold) {
+    const inputs = [
+      x,
+      b.floatInit(node.gamma, [c], p.gamma),
+      b.floatInit(node.beta, [c], p.beta),
+      b.floatInit(node.movingMean, [c], p.mean),
+      b.floatInit(node.movingVariance, [c], p.variance),
+    ];
+    b.node("BatchNormalization", inputs, [result], [{ name: "epsilon", f: node.epsilon }]);
+    return;
+  }
+  const scale = new Float32Array(c);
+  const shift = new Float32Array(c);
+  for (let i = 0; i < c; i++) {
+    const k = (p.gamma[i] as number) / Math.sqrt((p.variance[i] as number) + node.epsilon);
+    scale[i] = k;
+    shift[i] = (p.beta[i] as number) - (p.mean[i] as number) * k;
+  }
+  b.node("Mul", [x, b.floatInit(`${node.name}:scale`, [1, c, 1, 1], scale)], [`${result}:scaled`]);
+  b.node("Add", [`${result}:scaled`, b.floatInit(`${node.name}:shift`, [1, c, 1, 1], shift)], [result]);
 }
 
 /**
@@ -324,19 +385,7 @@ export function exportOnnxGraph(graph: L3Graph, weight: (name: string) => OnnxWe
         } else {
           const xv = x as Value;
           if (!xv.nchw) fail(`batch norm '${node.name}' needs a 4-D input`);
-          const c = gamma.length;
-          b.node(
-            "BatchNormalization",
-            [
-              xv.name,
-              b.floatInit(`${node.gamma}`, [c], gamma),
-              b.floatInit(`${node.beta}`, [c], beta),
-              b.floatInit(`${node.movingMean}`, [c], mean),
-              b.floatInit(`${node.movingVariance}`, [c], variance),
-            ],
-            [result],
-            [{ name: "epsilon", f: node.epsilon }],
-          );
+          emitStandaloneBatchNorm(b, node, xv.name, result, { gamma, beta, mean, variance }, fold);
         }
         set(true);
         break;

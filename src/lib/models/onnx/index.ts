@@ -5,6 +5,7 @@ export {
   exportOnnx,
   exportOnnxGraph,
   ONNX_DEFAULT_OUTPUTS,
+  ONNX_EXTRA_OUTPUTS,
   type OnnxExportInfo,
   type OnnxExportOptions,
   type OnnxOutputName,
