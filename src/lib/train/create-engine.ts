@@ -8,19 +8,8 @@ import type { L3Net } from "../models";
 import { onnxRuntimeStatus } from "../models/onnx";
 import { ConfigError, errorMessage } from "../util";
 import type { EngineOptions, EngineStepConfig, TrainEngineName, TrainingEngine } from "./engine";
-import { TRAIN_ENGINES } from "./engine";
 import { createOnnxTrainingEngine } from "./onnx-engine";
 import { TfjsTrainingEngine } from "./tfjs-engine";
-
-/** Parses an engine name (case-insensitive); throws a {@link ConfigError} listing the valid ones. */
-export function parseTrainEngine(s: string): TrainEngineName {
-  const v = s.trim().toLowerCase();
-  if ((TRAIN_ENGINES as readonly string[]).includes(v)) return v as TrainEngineName;
-  throw new ConfigError(`unknown training engine "${s}"; expected one of ${TRAIN_ENGINES.join(", ")}`, {
-    subject: "train.engine",
-    reason: "bad-engine",
-  });
-}
 
 /** The engine a preference resolves to in this process, and why. */
 export function resolveTrainEngine(prefer: TrainEngineName = "auto"): { engine: "onnx" | "tfjs"; reason: string } {
