@@ -537,7 +537,8 @@ function emitNode(c: Ctx, node: GraphNode, xs: Value[]): Emitted {
       return emitConv(c, node, x);
     case "batchNorm": {
       const prev = c.graph.nodes.find((n) => n.name === node.inputs[0]);
-      if (!c.e.training && prev?.op === "conv2d") return { out: x }; // folded into the conv
+      // folded into the conv when the conv feeds only this batch norm (see emitConv)
+      if (!c.e.training && prev?.op === "conv2d" && c.consumers.get(prev.name)?.length === 1) return { out: x };
       return emitBatchNorm(c, node, x);
     }
     case "relu":
