@@ -45,9 +45,10 @@ def audio_input_shape(fe):
 
 
 class Tower(nn.Module):
-    def __init__(self, cfg, cin, bn):
+    def __init__(self, cfg, cin, bn, input_bn=False):
         super().__init__()
-        layers = []
+        # mel front-ends: a batch norm right after the spectrogram (l3embedding / OpenL3; l3kit's audio/input_bn)
+        layers = [nn.BatchNorm2d(cin, eps=bn["epsilon"], momentum=1 - bn["momentum"])] if input_bn else []
         k = cfg["kernelSize"]
         blocks = len(cfg["widths"])
         for b, width in enumerate(cfg["widths"]):
@@ -79,7 +80,7 @@ class L3Net(nn.Module):
         self.cfg = cfg
         self.symmetric = cfg["vision"]["frontEnd"]["normalize"] == "symmetric"
         self.vision = Tower(cfg["vision"], 3, cfg["batchNorm"])
-        self.audio = Tower(cfg["audio"], 1, cfg["batchNorm"])
+        self.audio = Tower(cfg["audio"], 1, cfg["batchNorm"], input_bn=cfg["audio"]["frontEnd"]["kind"] == "mel")
         cv, ca = self.vision.channels, self.audio.channels
         hidden, emb = cfg["head"]["hidden"], cfg["head"]["embedDim"]
         self.fusion = cfg["fusion"]
