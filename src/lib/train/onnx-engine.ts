@@ -62,6 +62,20 @@ function defaultThreads(): number {
 
 type Arr = { data: Float32Array; shape: number[] };
 
+/** Forward activations above which a step session runs without onnxruntime's CPU memory arena. */
+const ARENA_LIMIT_BYTES = 3 * 2 ** 30;
+
+/**
+ * onnxruntime's arena keeps every block it ever allocated: on `paper` at batch 16 (4.6 GiB of forward
+ * activations) a step peaked at 13.7 GiB RSS with it and 6.7 GiB without, while on `tiny` and `lite`
+ * the arena makes a step ≈20% faster (measured interleaved). So: off only for large steps.
+ */
+function arenaFor(model: L3Net, batch: number): Record<string, unknown> {
+  let values = 0;
+  for (const n of model.graph.nodes) values += n.shape.reduce((a, b) => a * b, 1);
+  return values * 4 * batch > ARENA_LIMIT_BYTES ? { enableCpuMemArena: false } : {};
+}
+
 /** A {@link TrainingEngine} on onnxruntime-node. Build with {@link createOnnxTrainingEngine}. */
 export class OnnxTrainingEngine implements TrainingEngine {
   readonly name = "onnx" as const;
@@ -110,14 +124,16 @@ export class OnnxTrainingEngine implements TrainingEngine {
     return new this.ort.Tensor("float32", a.data, a.shape);
   }
 
-  private async createSession(bytes: Uint8Array): Promise<OrtSession> {
+  private async createSession(bytes: Uint8Array, extra: Record<string, unknown> = {}): Promise<OrtSession> {
     try {
-      return await this.ort.InferenceSession.create(bytes, this.sessionOptions);
+      return await this.ort.InferenceSession.create(bytes, { ...this.sessionOptions, ...extra });
     } catch (err) {
       const device = (this.sessionOptions.executionProviders as string[])[0];
       const msg = errorMessage(err);
       const adapter = /Failed to get a WebGPU adapter[^\n]*/.exec(msg)?.[0];
-      const why = adapter ? `its WebGPU provider found no GPU adapter on this machine (${adapter}); use train.device=cpu` : msg.split("\n")[0];
+      const why = adapter
+        ? `its WebGPU provider found no GPU adapter on this machine (${adapter}); use train.device=cpu`
+        : msg.split("\n")[0];
       throw new L3kitError(`onnxruntime could not create the training session on '${device}': ${why}`, {
         subject: "train.device",
         reason: "onnx-session",
@@ -135,7 +151,7 @@ export class OnnxTrainingEngine implements TrainingEngine {
         mode: "step",
         weightDecay: this.cfg.weightDecay,
       });
-      s = this.createSession(info.bytes).then((session) => ({ session, info }));
+      s = this.createSession(info.bytes, arenaFor(this.model, batch)).then((session) => ({ session, info }));
       this.steps.set(batch, s);
     }
     return s;
