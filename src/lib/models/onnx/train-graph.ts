@@ -218,7 +218,7 @@ function convForward(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Valu
 function emitConv(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Value): Emitted {
   if (x.layout.kind !== "nchw") fail(`conv '${node.name}' needs an NCHW map`);
   const { e } = c;
-  const { c: cin, h, w } = x.layout;
+  const { h, w } = x.layout;
   const k = node.kernelSize;
   const cout = node.filters;
   const W = c.param(node.kernel);
