@@ -5,7 +5,6 @@
  * and layouts (so a checkpoint written by one engine resumes on another).
  */
 import type { AvcBatch } from "../data";
-import type { L3Net } from "../models";
 import type { AdamState } from "./optimizer";
 
 /** Which engine trains: `auto` picks one ({@link resolveTrainEngine}), or name it. */
@@ -68,7 +67,7 @@ export interface TrainingEngine {
   dispose(): Promise<void>;
 }
 
-/** Options of {@link TrainingEngineFactory}. */
+/** Options of `createTrainingEngine`. */
 export interface EngineOptions {
   /** `auto` (default), `onnx` or `tfjs`. */
   engine?: TrainEngineName;
@@ -77,6 +76,3 @@ export interface EngineOptions {
   /** onnxruntime intra-op threads (default `L3KIT_THREADS` or all cores). */
   threads?: number;
 }
-
-/** Builds an engine for a model and step config. */
-export type TrainingEngineFactory = (model: L3Net, step: EngineStepConfig, opts?: EngineOptions) => Promise<TrainingEngine>;

@@ -2,33 +2,24 @@
  * The onnxruntime training engine: the whole AVC step (forward, backward, Adam) runs as one ONNX
  * graph ({@link buildTrainGraph}) on onnxruntime-node's CPU provider (or WebGPU where an adapter
  * exists). The engine holds the parameters, batch-norm statistics and Adam moments as plain
- * Float32Arrays (conv kernels OIHW), feeds them to the step and keeps the arrays it returns, so a
- * step copies each of them once (onnxruntime's output copy) and never goes through tfjs.
+ * Float32Arrays (conv kernels OIHW) in two sets: a step reads one and onnxruntime writes the next
+ * straight into the other (pre-allocated outputs), so no step copies them or goes through tfjs.
  */
-import * as os from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import type { AvcBatch } from "../data";
 import type { L3Net } from "../models";
-import { onnxRuntimeStatus } from "../models/onnx";
+import {
+  defaultOnnxThreads,
+  loadOnnxRuntime,
+  type OrtModuleLike as Ort,
+  type OrtSessionLike as OrtSession,
+  type OrtTensorLike as OrtTensor,
+} from "../models/onnx";
 import { buildEvalGraph, buildTrainGraph, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
 import { ConfigError, errorMessage, L3kitError } from "../util";
 import type { EngineOptions, EngineStepConfig, EvalTotals, StepResult, TrainingEngine } from "./engine";
 import type { AdamState } from "./optimizer";
 import { inBatchPairs } from "./pairing";
-
-interface OrtTensor {
-  readonly data: unknown;
-  readonly dims: readonly number[];
-}
-interface OrtSession {
-  readonly inputNames: readonly string[];
-  run(feeds: Record<string, OrtTensor>, fetches?: Record<string, OrtTensor | null>): Promise<Record<string, OrtTensor>>;
-  release(): Promise<void>;
-}
-interface Ort {
-  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
-  Tensor: new (type: "float32", data: Float32Array, dims: readonly number[]) => OrtTensor;
-}
 
 /** HWIO (l3kit) → OIHW (the engine's conv layout). */
 export function hwioToOihw(data: Float32Array, shape: readonly number[]): { data: Float32Array; shape: number[] } {
@@ -52,12 +43,6 @@ export function oihwToHwio(data: Float32Array, shape: readonly number[]): { data
       for (let y = 0; y < kh; y++)
         for (let x = 0; x < kw; x++) out[((y * kw + x) * ci + i) * co + o] = data[((o * ci + i) * kh + y) * kw + x] as number;
   return { data: out, shape: [kh, kw, ci, co] };
-}
-
-function defaultThreads(): number {
-  const env = process.env.L3KIT_THREADS ? Number(process.env.L3KIT_THREADS) : undefined;
-  if (env !== undefined && Number.isInteger(env) && env >= 1) return env;
-  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 }
 
 type Arr = { data: Float32Array; shape: number[] };
@@ -321,17 +306,14 @@ export async function createOnnxTrainingEngine(
   step: EngineStepConfig,
   opts: EngineOptions & { reason?: string } = {},
 ): Promise<TrainingEngine> {
-  const st = onnxRuntimeStatus();
-  if (!st.available)
-    throw new ConfigError(`engine "onnx" needs onnxruntime-node: ${st.reason}`, { subject: "train.engine", reason: "onnx-unavailable" });
+  const { ort, version } = loadOnnxRuntime("train.engine");
   if (step.microBatches !== 1)
     throw new ConfigError(
       `the onnx engine runs the whole batch in one pass (its memory is not capped like wasm's 4 GiB heap); set train.microBatches=1, got ${step.microBatches}`,
       { subject: "train.microBatches", reason: "bad-config" },
     );
   const device = opts.device ?? "cpu";
-  const threads = opts.threads ?? defaultThreads();
-  const ort = require("onnxruntime-node") as Ort;
+  const threads = opts.threads ?? defaultOnnxThreads();
   const sessionOptions = {
     executionProviders: [device],
     intraOpNumThreads: threads,
@@ -339,7 +321,7 @@ export async function createOnnxTrainingEngine(
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   };
-  const why = `${opts.reason ? `${opts.reason}; ` : ""}onnxruntime-node ${st.version}, ${device}, ${threads} thread${threads === 1 ? "" : "s"}`;
+  const why = `${opts.reason ? `${opts.reason}; ` : ""}onnxruntime-node ${version}, ${device}, ${threads} thread${threads === 1 ? "" : "s"}`;
   const engine = new OnnxTrainingEngine(ort, model, step, sessionOptions, why);
   // fail now, with the reason (e.g. no WebGPU adapter), rather than at the first step
   if (device !== "cpu") await engine.checkDevice();

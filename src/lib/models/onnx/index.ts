@@ -16,6 +16,7 @@ export {
 } from "./export";
 export {
   createInferenceRunner,
+  defaultOnnxThreads,
   type InferenceEngineChoice,
   INFERENCE_ENGINES,
   type InferenceArray,
@@ -33,6 +34,7 @@ export {
   releaseInferenceRunners,
   resolveInferenceEngine,
   inferenceRunnerFor,
+  loadOnnxRuntime,
   setOnnxRuntimeLoader,
   sharedInferenceRunner,
 } from "./runner";

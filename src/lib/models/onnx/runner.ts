@@ -75,7 +75,8 @@ export interface OrtTensorLike {
 export interface OrtSessionLike {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
+  /** `fetches` may give pre-allocated output tensors, which onnxruntime writes in place. */
+  run(feeds: Record<string, OrtTensorLike>, fetches?: Record<string, OrtTensorLike | null>): Promise<Record<string, OrtTensorLike>>;
   release(): Promise<void>;
 }
 
@@ -131,6 +132,13 @@ function loadOrt(): { ort: OrtModuleLike; version: string } | { error: string } 
   return loaded;
 }
 
+/** The loaded onnxruntime-node module (through {@link setOnnxRuntimeLoader}'s loader); throws a {@link ConfigError} when it does not load. */
+export function loadOnnxRuntime(subject = "engine"): { ort: OrtModuleLike; version: string } {
+  const r = loadOrt();
+  if ("error" in r) throw new ConfigError(r.error, { subject, reason: "onnx-unavailable" });
+  return r;
+}
+
 /** Loads onnxruntime-node once and reports whether it is usable. */
 export function onnxRuntimeStatus(): OnnxRuntimeStatus {
   const r = loadOrt();
@@ -158,7 +166,8 @@ export function resolveInferenceEngine(prefer?: InferenceEngine): { engine: "onn
   return { engine: "tfjs", reason: `${st.reason}; using tfjs` };
 }
 
-function defaultThreads(): number {
+/** onnxruntime intra-op threads by default: `L3KIT_THREADS`, else every core. */
+export function defaultOnnxThreads(): number {
   const env = process.env.L3KIT_THREADS ? Number(process.env.L3KIT_THREADS) : undefined;
   if (env !== undefined && Number.isInteger(env) && env >= 1) return env;
   return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
@@ -289,10 +298,9 @@ export class OnnxL3Runner implements InferenceRunner {
     readonly model: L3Net,
     opts: { threads?: number; foldBatchNorm?: boolean } = {},
   ) {
-    const r = loadOrt();
-    if ("error" in r) throw new ConfigError(r.error, { subject: "engine", reason: "onnx-unavailable" });
+    const r = loadOnnxRuntime();
     this.ort = r.ort;
-    this.threads = opts.threads ?? defaultThreads();
+    this.threads = opts.threads ?? defaultOnnxThreads();
     if (!(Number.isInteger(this.threads) && this.threads >= 1))
       throw new ConfigError(`threads must be a positive integer, got ${opts.threads}`, { subject: "engine", reason: "bad-threads" });
     this.fold = opts.foldBatchNorm ?? true;

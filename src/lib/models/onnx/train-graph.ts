@@ -41,8 +41,6 @@ export interface TrainGraphOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
-  /** Also output the loss gradient w.r.t. these nodes' outputs as `d:<node>` (NCHW for maps; debugging). */
-  nodeGradients?: readonly string[];
 }
 
 /** Names of a built training graph's inputs and outputs. */
@@ -615,15 +613,24 @@ function emitInputs(e: TrainEmitter, graph: L3Graph, batch: number): Map<string,
   return env;
 }
 
-/** Parameter and statistics inputs of a graph (conv kernels OIHW). */
-function declareParams(e: TrainEmitter, graph: L3Graph, used: ReadonlySet<string>): Map<string, string> {
-  const convKernels = new Set(graph.nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])));
+/** Names of the conv kernels a graph's nodes read (held OIHW by the engine). */
+function convKernelsOf(nodes: readonly GraphNode[]): string[] {
+  return nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : []));
+}
+
+/** A parameter's shape as the engine holds it: conv kernels OIHW, everything else as in the model. */
+function engineShape(graph: L3Graph, name: string, convKernels: ReadonlySet<string>): number[] {
+  const s = graph.params.find((p) => p.name === name)?.shape ?? fail(`no parameter '${name}'`);
+  return convKernels.has(name) ? ([s[3], s[2], s[0], s[1]] as number[]) : s;
+}
+
+/** Parameter and statistics inputs of a graph. */
+function declareParams(e: TrainEmitter, graph: L3Graph, used: ReadonlySet<string>, convKernels: ReadonlySet<string>): Map<string, string> {
   const names = new Map<string, string>();
   for (const p of graph.params) {
     if (!used.has(p.name)) continue;
-    const shape = convKernels.has(p.name) ? [p.shape[3], p.shape[2], p.shape[0], p.shape[1]] : p.shape;
     const name = p.trainable ? trainNames.param(p.name) : trainNames.stat(p.name);
-    names.set(p.name, e.input(name, shape as number[]));
+    names.set(p.name, e.input(name, engineShape(graph, p.name, convKernels)));
   }
   return names;
 }
@@ -647,6 +654,51 @@ function consumersOf(nodes: readonly GraphNode[]): Map<string, GraphNode[]> {
   return m;
 }
 
+/** What {@link emitForward} leaves for the rest of a graph. */
+interface Forward {
+  /** The nodes the logits need, in order. */
+  nodes: GraphNode[];
+  /** Parameters they read. */
+  used: Set<string>;
+  convKernels: Set<string>;
+  /** Each node's value (after `replace`). */
+  env: Map<string, Value>;
+  /** Each node's backward (training). */
+  backs: Map<string, Backward>;
+  /** Batch-norm statistics outputs (training): model name → value. */
+  statOuts: Array<[string, string]>;
+}
+
+/**
+ * Declares the inputs and parameter inputs and emits every node the logits need. `replace` may
+ * substitute the value a node hands on (the in-batch selection at the joint cut).
+ */
+function emitForward(e: TrainEmitter, graph: L3Graph, batch: number, replace?: (node: GraphNode, out: Value) => Value): Forward {
+  const need = neededNodes(graph, [graph.outputs.logits]);
+  const nodes = graph.nodes.filter((n) => need.has(n.name));
+  const used = paramsOf(nodes);
+  const convKernels = new Set(convKernelsOf(nodes));
+  const env = emitInputs(e, graph, batch);
+  const paramNames = declareParams(e, graph, used, convKernels);
+  const statOuts: Array<[string, string]> = [];
+  const ctx: Ctx = {
+    e,
+    graph,
+    param: (n) => paramNames.get(n) ?? fail(`parameter '${n}' is not an input`),
+    statOut: (n, v) => statOuts.push([n, v]),
+    consumers: consumersOf(nodes),
+  };
+  const backs = new Map<string, Backward>();
+  for (const node of nodes) {
+    if (node.op === "input") continue;
+    const xs = node.inputs.map((i) => env.get(i) ?? fail(`node '${i}' has no value`));
+    const { out, back } = emitNode(ctx, node, xs);
+    if (back) backs.set(node.name, back);
+    env.set(node.name, replace ? replace(node, out) : out);
+  }
+  return { nodes, used, convKernels, env, backs, statOuts };
+}
+
 /**
  * Builds the training-step graph of an L³-Net graph.
  *
@@ -664,34 +716,15 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
   const shifts = inBatch ? Math.max(0, Math.min(opts.pairing.negatives ?? 1, B - 1)) : 0;
   const N = (shifts + 1) * B;
   const e = new TrainEmitter(true);
-  const need = neededNodes(graph, [graph.outputs.logits]);
-  const nodes = graph.nodes.filter((n) => need.has(n.name));
-  const used = paramsOf(nodes);
-  const env = emitInputs(e, graph, B);
-  const paramNames = declareParams(e, graph, used);
-  const statOuts: Array<[string, string]> = [];
-  const ctx: Ctx = {
-    e,
-    graph,
-    param: (n) => paramNames.get(n) ?? fail(`parameter '${n}' is not an input`),
-    statOut: (n, v) => statOuts.push([n, v]),
-    consumers: consumersOf(nodes),
-  };
   const cut = jointCut(graph);
-  const backs = new Map<string, Backward>();
   const selectBack = new Map<string, (d: string) => string>();
   if (inBatch) e.b.floatInit("select:audio", [N, B], inBatchAudioSelection(B, shifts));
-  for (const node of nodes) {
-    if (node.op === "input") continue;
-    const xs = node.inputs.map((i) => env.get(i) ?? fail(`node '${i}' has no value`));
-    const { out, back } = emitNode(ctx, node, xs);
-    if (back) backs.set(node.name, back);
-    if (inBatch && (node.name === cut.vision || node.name === cut.audio)) {
-      const picked = selectRows(e, out, node.name === cut.vision ? "vision" : "audio", N);
-      env.set(node.name, picked.value);
-      selectBack.set(node.name, picked.back);
-    } else env.set(node.name, out);
-  }
+  const { nodes, used, convKernels, env, backs, statOuts } = emitForward(e, graph, B, (node, out) => {
+    if (!inBatch || (node.name !== cut.vision && node.name !== cut.audio)) return out;
+    const picked = selectRows(e, out, node.name === cut.vision ? "vision" : "audio", N);
+    selectBack.set(node.name, picked.back);
+    return picked.value;
+  });
   const logits = env.get(graph.outputs.logits) as Value;
   const { loss, accuracy, dlogits } = emitLoss(e, logits.name, N);
   e.output(loss, "loss", []);
@@ -705,7 +738,6 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
     const back = backs.get(node.name);
     if (!parts || !back) continue;
     let dy = e.sumAll(parts, node.name);
-    if (opts.nodeGradients?.includes(node.name)) e.output(dy, `d:${node.name}`, [env.get(node.name)?.rows ?? B, ...node.shape]);
     const sb = selectBack.get(node.name);
     if (sb) dy = sb(dy);
     const r = back(dy);
@@ -718,12 +750,7 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
   }
   const trainable = graph.params.filter((p) => p.trainable && used.has(p.name)).map((p) => p.name);
   for (const p of trainable) if (!paramGrads.has(p)) fail(`no gradient reaches '${p}'`);
-  const shapeOf = (name: string) => {
-    const p = graph.params.find((q) => q.name === name);
-    const isConv = nodes.some((n) => n.op === "conv2d" && n.kernel === name);
-    const s = p?.shape ?? [];
-    return isConv ? ([s[3], s[2], s[0], s[1]] as number[]) : s;
-  };
+  const shapeOf = (name: string) => engineShape(graph, name, convKernels);
   if (opts.mode === "gradients") {
     for (const p of trainable) e.output(paramGrads.get(p) as string, trainNames.grad(p), shapeOf(p));
   } else {
@@ -741,7 +768,7 @@ export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainG
     shifts,
     trainable,
     stats: statOuts.map(([n]) => n),
-    convKernels: nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])),
+    convKernels: [...convKernels],
   };
 }
 
@@ -807,22 +834,7 @@ function emitAdam(
  */
 export function buildEvalGraph(graph: L3Graph, batch: number): Uint8Array {
   const e = new TrainEmitter(false);
-  const need = neededNodes(graph, [graph.outputs.logits]);
-  const nodes = graph.nodes.filter((n) => need.has(n.name));
-  const env = emitInputs(e, graph, batch);
-  const paramNames = declareParams(e, graph, paramsOf(nodes));
-  const ctx: Ctx = {
-    e,
-    graph,
-    param: (n) => paramNames.get(n) ?? fail(`parameter '${n}' is not an input`),
-    statOut: () => {},
-    consumers: consumersOf(nodes),
-  };
-  for (const node of nodes) {
-    if (node.op === "input") continue;
-    const xs = node.inputs.map((i) => env.get(i) ?? fail(`node '${i}' has no value`));
-    env.set(node.name, emitNode(ctx, node, xs).out);
-  }
+  const { env } = emitForward(e, graph, batch);
   e.output((env.get(graph.outputs.logits) as Value).name, "logits", [batch, 2]);
   return e.finish(`l3net_${graph.config.name}_${graph.config.fusion}_eval`, `L³-Net '${graph.config.name}' inference on parameter inputs`);
 }
