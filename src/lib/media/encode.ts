@@ -2,18 +2,21 @@
  * Video writing: the only code in l3kit that runs ffmpeg to write media (used by the synthetic
  * benchmark). Raw rgb24 frames go to ffmpeg's stdin and f32le mono audio goes through a second pipe
  * (fd 3), so nothing touches the disk except the output, which is written under a temp name and
- * renamed into place when ffmpeg succeeds.
+ * renamed into place when ffmpeg succeeds and the file checks out ({@link verifyEncodedVideo}): ffmpeg
+ * can exit 0 after failing to write the file's end ("Error writing trailer … No space left on
+ * device"), so its exit code alone is not trusted.
  *
  * The output is H.264 (libx264, yuv420p, one encoder thread) + AAC mono in an mp4 with `+faststart`.
  * With `-bitexact` flags and no metadata, the same frames and samples give the same bytes.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { ConfigError } from "../util";
+import { ConfigError, errorMessage, tempPathFor } from "../util";
 import { MediaError, type MediaErrorReason } from "./errors";
 import { ffmpegPaths } from "./ffmpeg";
+import { probeMedia } from "./probe";
+import type { MediaInfo } from "./types";
 
 /** Options of {@link encodeVideo}. */
 export interface EncodeVideoOptions {
@@ -116,7 +119,7 @@ export async function encodeVideo(opts: EncodeVideoOptions): Promise<EncodeVideo
   if (opts.audio && !(opts.audio.sampleRate > 0)) throw bad(`audio sampleRate must be > 0, got ${opts.audio.sampleRate}`);
   const frameBytes = width * height * 3;
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempPathFor(file);
   const hasAudio = !!opts.audio && opts.audio.samples.length > 0;
   const args = encodeVideoArgs({ ...opts, hasAudio, sampleRate: opts.audio?.sampleRate, output: tmp });
   const ffmpeg = ffmpegPaths().ffmpeg;
@@ -205,12 +208,85 @@ export async function encodeVideo(opts: EncodeVideoOptions): Promise<EncodeVideo
     if (timedOut) throw fail(`ffmpeg timed out after ${opts.timeoutMs ?? 120000} ms`, "timeout");
     throw fail(`ffmpeg failed (exit ${result.code ?? result.signal}): ${stderr.trim() || "no message"}`, "ffmpeg-failed");
   }
+  // ffmpeg exits 0 when writing the trailer fails (a full disk): its messages and the file decide.
+  const complaint = ffmpegComplaint(stderr);
   try {
+    if (complaint) {
+      const disk = /no space left|disk quota/i.test(complaint);
+      throw fail(
+        `ffmpeg exited 0 but reported an error${disk ? " (the disk is full)" : ""}: ${complaint}`,
+        disk ? "truncated" : "ffmpeg-failed",
+      );
+    }
+    await verifyEncodedVideo(tmp, {
+      frames,
+      fps,
+      width,
+      height,
+      audioSec: hasAudio ? opts.audio!.samples.length / opts.audio!.sampleRate : 0,
+      subject: file,
+    });
     await fsp.rename(tmp, file);
   } catch (err) {
-    await fsp.rm(tmp, { force: true });
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+    if (err instanceof MediaError) throw err;
     throw fail(`could not move the encoded file into place: ${(err as Error).message}`, "ffmpeg-failed", err);
   }
   const { size } = await fsp.stat(file);
   return { path: file, frames, bytes: size, audioSamples: hasAudio ? opts.audio!.samples.length : 0 };
+}
+
+/** The error lines of ffmpeg's stderr (it runs with `-loglevel error`, so every line is one), or "". */
+export function ffmpegComplaint(stderr: string): string {
+  return stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join("; ")
+    .slice(0, 2000);
+}
+
+/** What an encoded video must hold ({@link verifyEncodedVideo}). */
+export interface ExpectedVideo {
+  /** Video frames written. */
+  frames: number;
+  fps: number;
+  width: number;
+  height: number;
+  /** Seconds of audio written (0: the file must have no audio stream). */
+  audioSec: number;
+  /** The name errors give the file (default: its path). */
+  subject?: string;
+}
+
+/**
+ * Checks an encoded mp4 with ffprobe: it opens (a file whose end was never written has no `moov`
+ * atom), has one video stream of the expected size and, when audio was written, an audio stream,
+ * and lasts as long as the frames and audio written (within two frames and 0.1 s; the frame count
+ * must match exactly where the container records it). Throws a {@link MediaError} ("corrupt" or
+ * "truncated") naming the file and what differs.
+ */
+export async function verifyEncodedVideo(file: string, expect: ExpectedVideo): Promise<MediaInfo> {
+  const subject = expect.subject ?? file;
+  const bad = (message: string, reason: MediaErrorReason, cause?: unknown) =>
+    new MediaError(`the encoded file is damaged: ${message}`, { subject, reason, cause });
+  let info: MediaInfo;
+  try {
+    info = await probeMedia(file);
+  } catch (err) {
+    const reason = err instanceof MediaError && err.reason === "truncated" ? "truncated" : "corrupt";
+    throw bad(errorMessage(err).replace(`${file}: `, ""), reason, err);
+  }
+  if (!info.video) throw bad("it has no video stream", "corrupt");
+  if (info.video.width !== expect.width || info.video.height !== expect.height)
+    throw bad(`its video is ${info.video.width}x${info.video.height}, expected ${expect.width}x${expect.height}`, "corrupt");
+  if (expect.audioSec > 0 && !info.audio) throw bad("it has no audio stream, but audio was written", "corrupt");
+  if (expect.audioSec <= 0 && info.audio) throw bad("it has an audio stream, but no audio was written", "corrupt");
+  if (info.video.frames !== undefined && info.video.frames !== expect.frames)
+    throw bad(`it holds ${info.video.frames} video frames, ${expect.frames} were written`, "truncated");
+  const want = Math.max(expect.frames / expect.fps, expect.audioSec);
+  const tol = 2 / expect.fps + 0.1;
+  if (!(Math.abs(info.durationSec - want) <= tol))
+    throw bad(`it lasts ${info.durationSec.toFixed(3)} s, expected ${want.toFixed(3)} s`, "truncated");
+  return info;
 }

@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import type { AvcSamplerState } from "../data";
 import { type L3Net, loadWeightsInto, saveModel } from "../models";
-import { L3kitError, writeJsonAtomic } from "../util";
+import { L3kitError, tempPathFor, writeJsonAtomic } from "../util";
 import { loadBundle, saveBundle, type TensorBundle } from "./bundle";
 import type { TrainAvcConfig } from "./config";
 import type { AdamState } from "./optimizer";
@@ -41,7 +40,7 @@ export async function saveCheckpoint(
   state: CheckpointState,
 ): Promise<string> {
   const final = path.join(root, name);
-  const tmp = path.join(root, `.${name}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempPathFor(path.join(root, name));
   await fsp.mkdir(tmp, { recursive: true });
   try {
     await saveModel(model, tmp, { step: state.step, epoch: state.epoch, best: state.best });

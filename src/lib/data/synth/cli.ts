@@ -85,7 +85,7 @@ export async function synthCommand(opts: SynthCommandOptions): Promise<SynthData
           if (p.done === p.total || p.done === 1 || now - lastLine >= 2000) {
             lastLine = now;
             stream.write(
-              `synth: ${p.done}/${p.total} clips (${p.clipsPerSec.toFixed(1)} clips/s, ETA ${fmtTime(p.etaSec)})${p.reused ? `, ${p.reused} reused` : ""}\n`,
+              `synth: ${p.done}/${p.total} clips (${p.clipsPerSec.toFixed(1)} clips/s, ETA ${fmtTime(p.etaSec)})${p.reused ? `, ${p.reused} reused` : ""}${p.repaired ? `, ${p.repaired} damaged and made again` : ""}\n`,
             );
           }
         }

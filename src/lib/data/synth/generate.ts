@@ -4,11 +4,22 @@
  * mp4 with a bounded pool of ffmpeg processes. Writes `manifest.jsonl`, `clips.jsonl`,
  * `metadata.json` and `README.md` into the dataset folder.
  */
+import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { encodeVideo } from "../../media/encode";
-import { ConfigError, exists, mapPool, Rng, writeFileAtomic, writeJsonAtomic } from "../../util";
+import { encodeVideo, verifyEncodedVideo } from "../../media/encode";
+import {
+  ConfigError,
+  errorMessage,
+  exists,
+  mapPool,
+  Rng,
+  removeStaleTempFiles,
+  writeError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../../util";
 import { saveManifest } from "../manifest";
 import type { BoxFrame, ManifestRow } from "../types";
 import { type SynthKnownAnswers, synthKnownAnswers } from "./baselines";
@@ -48,6 +59,8 @@ export interface SynthProgress {
   total: number;
   /** Clips reused from an earlier run into the same folder with the same parameters. */
   reused: number;
+  /** Clips found damaged on resume (size, hash or probe) and made again. */
+  repaired: number;
   elapsedSec: number;
   clipsPerSec: number;
   /** Seconds left at the current rate (NaN before the first clip). */
@@ -83,6 +96,18 @@ export interface SynthDatasetOptions {
    */
   overwrite?: boolean;
   onProgress?: (p: SynthProgress) => void;
+  /**
+   * Called for each clip found damaged on resume (it is made again): its file and what was wrong.
+   * Default: a line on stderr, so a repair is never silent.
+   */
+  onRepair?: (repair: SynthRepair) => void;
+}
+
+/** A clip of an earlier run that failed its check on resume and was made again. */
+export interface SynthRepair {
+  id: string;
+  file: string;
+  reason: string;
 }
 
 /** Per-clip generation facts, one line each in `clips.jsonl`. */
@@ -125,7 +150,7 @@ export interface SynthMetadata {
   answers: SynthKnownAnswers;
   boxDefinition: string;
   files: { manifest: string; clips: string; readme: string; videos: string };
-  stats: { elapsedSec: number; clipsPerSec: number; reused: number; bytes: number };
+  stats: { elapsedSec: number; clipsPerSec: number; reused: number; repaired: number; bytes: number };
 }
 
 /** What {@link generateSynthDataset} returns. */
@@ -138,6 +163,8 @@ export interface SynthDatasetResult {
   metadata: SynthMetadata;
   elapsedSec: number;
   clipsPerSec: number;
+  /** Clips of an earlier run that failed their check and were made again. */
+  repairs: SynthRepair[];
 }
 
 /** The box definition written to metadata and README. */
@@ -253,7 +280,69 @@ export function synthSplitAssignment(
   return out;
 }
 
-const MANAGED = ["manifest.jsonl", "clips.jsonl", "metadata.json", "README.md", "synth-config.json"];
+/**
+ * The journal of finished clips: one `{ id, bytes, sha256 }` line appended as each clip is encoded
+ * and checked, so that a resumed run can tell an intact clip from a damaged one.
+ */
+export const SYNTH_SUMS_FILE = "clip-sums.jsonl";
+
+const MANAGED = ["manifest.jsonl", "clips.jsonl", "metadata.json", "README.md", "synth-config.json", SYNTH_SUMS_FILE];
+
+/** The size and SHA-256 of a file. */
+async function fileSum(file: string): Promise<{ bytes: number; sha256: string }> {
+  const data = await fsp.readFile(file);
+  return { bytes: data.length, sha256: createHash("sha256").update(data).digest("hex") };
+}
+
+/** The journal's records by clip id (a torn last line, from a crash, is ignored). */
+async function readSums(file: string): Promise<Map<string, { bytes: number; sha256: string }>> {
+  const sums = new Map<string, { bytes: number; sha256: string }>();
+  let text: string;
+  try {
+    text = await fsp.readFile(file, "utf8");
+  } catch {
+    return sums;
+  }
+  for (const line of text.split("\n")) {
+    try {
+      const r = JSON.parse(line) as { id?: unknown; bytes?: unknown; sha256?: unknown };
+      if (typeof r.id === "string" && typeof r.bytes === "number" && typeof r.sha256 === "string")
+        sums.set(r.id, { bytes: r.bytes, sha256: r.sha256 });
+    } catch {}
+  }
+  return sums;
+}
+
+/**
+ * Why an existing clip cannot be reused, or null when it is intact: its size and hash must match
+ * the journal; a clip the journal lacks (the run died between the rename and the journal line) is
+ * probed instead (streams, size, frame count and duration).
+ */
+async function checkExistingClip(
+  file: string,
+  recorded: { bytes: number; sha256: string } | undefined,
+  spec: SynthClipSpec,
+  sampleRate: number,
+): Promise<{ problem: string | null; sum?: { bytes: number; sha256: string } }> {
+  if (recorded) {
+    const sum = await fileSum(file);
+    if (sum.bytes !== recorded.bytes) return { problem: `its size is ${sum.bytes} bytes, ${recorded.bytes} were written` };
+    if (sum.sha256 !== recorded.sha256) return { problem: "its SHA-256 differs from the one recorded when it was written" };
+    return { problem: null };
+  }
+  try {
+    await verifyEncodedVideo(file, {
+      frames: spec.frames,
+      fps: spec.fps,
+      width: spec.width,
+      height: spec.height,
+      audioSec: Math.round(spec.durationSec * sampleRate) / sampleRate,
+    });
+  } catch (err) {
+    return { problem: `${errorMessage(err).replace(`${file}: `, "")} (no record of it in ${SYNTH_SUMS_FILE})` };
+  }
+  return { problem: null, sum: await fileSum(file) };
+}
 
 async function prepareFolder(out: string, params: SynthParams, overwrite: boolean): Promise<void> {
   await fsp.mkdir(out, { recursive: true });
@@ -341,6 +430,22 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
     durationSec: params.durationSec,
     sampleRate: params.sampleRate,
   };
+  // Temp files of runs that died (a killed ffmpeg's `.clip-….mp4.<pid>…tmp`) are removed.
+  await removeStaleTempFiles(out);
+  await removeStaleTempFiles(path.join(out, "clips"));
+  const sumsFile = path.join(out, SYNTH_SUMS_FILE);
+  const sums = await readSums(sumsFile);
+  const record = async (id: string, sum: { bytes: number; sha256: string }) => {
+    try {
+      await fsp.appendFile(sumsFile, `${JSON.stringify({ id, ...sum })}\n`);
+    } catch (err) {
+      throw writeError(sumsFile, err);
+    }
+  };
+  const repairs: SynthRepair[] = [];
+  const onRepair =
+    opts.onRepair ??
+    ((r: SynthRepair) => process.stderr.write(`synth: ${r.file}: damaged (${r.reason}); making it again\n`));
   const start = Date.now();
   let done = 0;
   let reused = 0;
@@ -349,8 +454,20 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
     const spec = planSynthClip(cfg, classes, params.seed, i, classIndex);
     const rel = `clips/${spec.id}.mp4`;
     const file = path.join(out, rel);
-    const reuse = await exists(file);
+    let reuse = await exists(file);
+    if (reuse) {
+      // A clip of an earlier run is reused only when it is intact; a damaged one is made again, loudly.
+      const check = await checkExistingClip(file, sums.get(spec.id), spec, params.sampleRate);
+      if (check.problem) {
+        const repair = { id: spec.id, file, reason: check.problem };
+        repairs.push(repair);
+        onRepair(repair);
+        await fsp.rm(file, { force: true });
+        reuse = false;
+      } else if (check.sum) await record(spec.id, check.sum);
+    }
     const made = await makeSynthClip(spec, file, { reuse, crf: params.crf, preset: params.preset });
+    if (!reuse) await record(spec.id, await fileSum(file));
     totalBytes += made.bytes;
     done++;
     if (reuse) reused++;
@@ -361,6 +478,7 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
         done,
         total: params.clips,
         reused,
+        repaired: repairs.length,
         elapsedSec,
         clipsPerSec: rate,
         etaSec: rate > 0 ? (params.clips - done) / rate : Number.NaN,
@@ -429,6 +547,7 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
       elapsedSec: Math.round(elapsedSec * 1000) / 1000,
       clipsPerSec: Math.round((params.clips / Math.max(elapsedSec, 1e-9)) * 1000) / 1000,
       reused,
+      repaired: repairs.length,
       bytes: totalBytes,
     },
   };
@@ -437,5 +556,15 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
   const { stats: _stats, ...stable } = metadata;
   await writeJsonAtomic(metadataPath, stable);
   await writeFileAtomic(path.join(out, "README.md"), synthReadme(metadata));
-  return { out, manifestPath, metadataPath, rows, clips, metadata, elapsedSec, clipsPerSec: params.clips / Math.max(elapsedSec, 1e-9) };
+  return {
+    out,
+    manifestPath,
+    metadataPath,
+    rows,
+    clips,
+    metadata,
+    elapsedSec,
+    clipsPerSec: params.clips / Math.max(elapsedSec, 1e-9),
+    repairs,
+  };
 }
