@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { intArg } from "./shared";
+import { ALLOW_FAILURES_HELP, finishBatch, intArg } from "./shared";
 
 function buildReport(
   what: string,
@@ -9,6 +9,7 @@ function buildReport(
     manifestPath?: string;
     errorsPath?: string;
   },
+  allowFailures?: boolean,
 ): void {
   console.log(`${what}: ${r.rows.length} row(s)${r.manifestPath ? ` → ${r.manifestPath}` : ""}`);
   if (r.errors.length) {
@@ -16,6 +17,7 @@ function buildReport(
     for (const e of r.errors.slice(0, 20)) console.log(`  ${e.path ?? e.file ?? "?"}: ${e.reason ?? ""} ${e.message ?? ""}`.trimEnd());
     if (r.errors.length > 20) console.log(`  … and ${r.errors.length - 20} more`);
   }
+  finishBatch("file(s)", r.errors.length, r.rows.length + r.errors.length, allowFailures);
 }
 
 export function registerDataCommand(program: Command): void {
@@ -31,7 +33,7 @@ export function registerDataCommand(program: Command): void {
     .option("--duration <sec>", "clip duration in seconds (default: the profile's)")
     .option("--size <WxH>", "frame size (default: the profile's)")
     .option("--fps <f>", "frames per second (default: the profile's)")
-    .option("--profile <name>", "tiny (tests/CI) or default", "default")
+    .option("--profile <name>", "tiny (tests/CI), default, or realistic (as tiny, with sounding objects covering 15–40% of the frame, for cIoU)", "default")
     .option("--concurrency <n>", "clips encoded at once (default: cores)")
     .option("--overwrite", "replace an existing dataset in --out")
     .action(async (opts) => {
@@ -58,9 +60,11 @@ export function registerDataCommand(program: Command): void {
     .option("--concurrency <n>", "parallel clip decodes", "2")
     .option("--split <name>", "only rows of this split")
     .option("--limit <n>", "only the first N rows")
+    .option("--allow-failures", ALLOW_FAILURES_HELP)
     .action(async (opts) => {
       const { cacheCommand } = require("../lib/data") as typeof import("../lib/data");
-      await cacheCommand(opts);
+      const r = await cacheCommand(opts);
+      finishBatch("clip(s)", r.skipped.length, r.clips + r.skipped.length, opts.allowFailures);
     });
 
   data
@@ -71,18 +75,23 @@ export function registerDataCommand(program: Command): void {
     .option("--label-from-folder", "label = the file's parent folder name")
     .option("--require-audio", "report files without an audio track as errors")
     .option("--concurrency <n>", "parallel probes", intArg("--concurrency"), 4)
-    .action(async (folder: string, opts: { out: string; labelFromFolder?: boolean; requireAudio?: boolean; concurrency: number }) => {
-      const { scanVideos } = require("../lib/data") as typeof import("../lib/data");
-      buildReport(
-        "scan",
-        await scanVideos(folder, {
+    .option("--allow-failures", ALLOW_FAILURES_HELP)
+    .action(
+      async (
+        folder: string,
+        opts: { out: string; labelFromFolder?: boolean; requireAudio?: boolean; concurrency: number; allowFailures?: boolean },
+      ) => {
+        const { scanVideos } = require("../lib/data") as typeof import("../lib/data");
+        const r = await scanVideos(folder, {
           out: opts.out,
           labelFromFolder: opts.labelFromFolder,
           requireAudio: opts.requireAudio,
           concurrency: opts.concurrency,
-        }),
-      );
-    });
+        });
+        buildReport("scan", r, opts.allowFailures);
+        for (const w of r.warnings ?? []) console.error(`l3kit: warning: ${w}`);
+      },
+    );
 
   data
     .command("kinetics")
@@ -92,7 +101,8 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--out <manifest>", "manifest file to write")
     .option("--label-names <which>", "k400 | paper", "k400")
     .option("--no-probe", "do not probe clips (faster; durations from the CSV)")
-    .action(async (opts: { csv: string[]; clips: string; out: string; labelNames: "k400" | "paper"; probe: boolean }) => {
+    .option("--allow-failures", ALLOW_FAILURES_HELP)
+    .action(async (opts: { csv: string[]; clips: string; out: string; labelNames: "k400" | "paper"; probe: boolean; allowFailures?: boolean }) => {
       const { buildKineticsSounds } = require("../lib/data") as typeof import("../lib/data");
       const r = await buildKineticsSounds({
         csv: opts.csv,
@@ -101,7 +111,7 @@ export function registerDataCommand(program: Command): void {
         labelNames: opts.labelNames,
         probe: opts.probe,
       });
-      buildReport("kinetics-sounds", r);
+      buildReport("kinetics-sounds", r, opts.allowFailures);
       if (r.missing.length) console.log(`${r.missing.length} of ${r.wanted} CSV rows have no downloaded clip`);
     });
 
@@ -111,9 +121,10 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--root <dir>", "the ESC-50 folder")
     .requiredOption("--out <manifest>", "manifest file to write")
     .option("--esc10", "only the ESC-10 subset")
-    .action(async (opts: { root: string; out: string; esc10?: boolean }) => {
+    .option("--allow-failures", ALLOW_FAILURES_HELP)
+    .action(async (opts: { root: string; out: string; esc10?: boolean; allowFailures?: boolean }) => {
       const { buildEsc50 } = require("../lib/data") as typeof import("../lib/data");
-      buildReport("esc50", await buildEsc50({ root: opts.root, out: opts.out, esc10Only: opts.esc10 }));
+      buildReport("esc50", await buildEsc50({ root: opts.root, out: opts.out, esc10Only: opts.esc10 }), opts.allowFailures);
     });
 
   data
@@ -122,9 +133,14 @@ export function registerDataCommand(program: Command): void {
     .requiredOption("--list <file>", "one media path per line")
     .requiredOption("--out <manifest>", "manifest file to write")
     .option("--max-duration <sec>", "use at most the first N seconds (paper: 10)", intArg("--max-duration"), 10)
-    .action(async (opts: { list: string; out: string; maxDuration: number }) => {
+    .option("--allow-failures", ALLOW_FAILURES_HELP)
+    .action(async (opts: { list: string; out: string; maxDuration: number; allowFailures?: boolean }) => {
       const { buildFlickrSoundNet } = require("../lib/data") as typeof import("../lib/data");
-      buildReport("flickr-soundnet", await buildFlickrSoundNet({ list: opts.list, out: opts.out, maxDurationSec: opts.maxDuration }));
+      buildReport(
+        "flickr-soundnet",
+        await buildFlickrSoundNet({ list: opts.list, out: opts.out, maxDurationSec: opts.maxDuration }),
+        opts.allowFailures,
+      );
     });
 
   data

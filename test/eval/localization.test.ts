@@ -12,6 +12,7 @@ import {
   localizationMetrics,
   mapArgmax,
   pointingHit,
+  protocolTarget,
 } from "../../src/lib/eval";
 
 /** A 4×4 map whose value is its row-major index: 0 at top-left … 15 at bottom-right. */
@@ -127,6 +128,30 @@ describe("boxesToCenterCrop", () => {
     // a square frame resized to 73 and cropped to 64 (offset ⌊9/2⌋ = 4): x 0.5 → (36.5 − 4)/64
     const sq = boxesToCenterCrop([{ x1: 0.5, y1: 0.5, x2: 1, y2: 1 }], 50, 50, 73, 64);
     assert.ok(Math.abs(sq[0]!.x1 - 32.5 / 64) < 1e-12 && sq[0]!.x2 === 1);
+  });
+});
+
+describe("localization protocols", () => {
+  const geometry = { width: 200, height: 100, resizeTo: 64, size: 64 };
+  const frame = {
+    t: 1,
+    sounding: [{ x1: 0, y1: 0, x2: 0.2, y2: 1 }],
+    distractors: [{ x1: 0.25, y1: 0.5, x2: 0.75, y2: 1 }],
+  };
+  it("published keeps every item with its boxes as annotated (hche11's test.py lays them on the map unadjusted)", () => {
+    assert.deepEqual(protocolTarget(frame, "published", geometry), frame);
+    // scored on the map's grid as annotated: a peak in the left fifth of a 10×10 map is a hit
+    const t = protocolTarget(frame, "published", geometry)!;
+    assert.equal(localizationMetrics([peakAt(1, 5)], [t]).pointing, 1);
+  });
+  it("l3kit moves the boxes into the centre crop and drops an item whose sounding boxes fall outside it", () => {
+    // 200×100 → 128×64, crop from x = 32: the sounding box (pixels 0…25.6) is outside the crop
+    assert.equal(protocolTarget(frame, "l3kit", geometry), null);
+    const inside = { t: 1, sounding: frame.distractors, distractors: frame.sounding };
+    assert.deepEqual(protocolTarget(inside, "l3kit", geometry), { t: 1, sounding: [{ x1: 0, y1: 0.5, x2: 1, y2: 1 }] });
+  });
+  it("an unknown protocol fails naming the allowed ones", () => {
+    assert.throws(() => protocolTarget(frame, "hche11" as never, geometry), /expected one of published, l3kit/);
   });
 });
 

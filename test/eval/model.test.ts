@@ -252,7 +252,7 @@ describe("model-based evaluation (tiny preset)", () => {
   });
 
   it(
-    "manifestLocalizationSource decodes annotated instants of a real video and moves boxes into the centre crop",
+    "manifestLocalizationSource decodes annotated instants of a real video; protocol l3kit moves boxes into the centre crop and drops items outside it, published scores every item on its boxes as annotated",
     needsRealdata(),
     async () => {
       const row = {
@@ -264,16 +264,30 @@ describe("model-based evaluation (tiny preset)", () => {
         boxes: [
           { t: 0.3, sounding: [{ x1: 0.2, y1: 0.3, x2: 0.8, y2: 0.7 }], distractors: [{ x1: 0, y1: 0, x2: 0.1, y2: 0.05 }] },
           { t: 0.8, sounding: [{ x1: 0.2, y1: 0.3, x2: 0.8, y2: 0.7 }] },
+          // the portrait frame's top band: outside the centre crop
+          { t: 0.5, sounding: [{ x1: 0.3, y1: 0, x2: 0.7, y2: 0.06 }] },
         ],
       };
       const before = tf.memory().numTensors;
-      const report = await evaluateLocalization(concat, manifestLocalizationSource(concat, [row]));
+      const l3 = await evaluateLocalization(concat, manifestLocalizationSource(concat, [row], { protocol: "l3kit" }));
       assert.equal(tf.memory().numTensors, before, "no tensors leaked");
-      assert.equal(report.method, "gradcam");
-      assert.deepEqual(report.failed, []);
-      assert.equal(report.audioConditioned.n, 2);
+      assert.equal(l3.method, "gradcam");
+      assert.equal(l3.protocol, "l3kit");
+      assert.deepEqual(l3.failed, []);
+      assert.equal(l3.dropped.length, 1, "the item with its box outside the crop is dropped");
+      assert.match(l3.dropped[0]!.message, /no sounding box inside the centre crop at t=0\.5/);
+      assert.equal(l3.audioConditioned.n, 2);
       // the portrait frame's top band (the distractor) is cut away by the centre crop
-      assert.equal(report.audioConditioned.nWithDistractors, 0);
+      assert.equal(l3.audioConditioned.nWithDistractors, 0);
+
+      const pub = await evaluateLocalization(concat, manifestLocalizationSource(concat, [row]));
+      assert.equal(pub.protocol, "published", "the default protocol");
+      assert.deepEqual(pub.dropped, []);
+      assert.deepEqual(pub.failed, []);
+      assert.equal(pub.audioConditioned.n, 3, "every item is scored");
+      assert.equal(pub.audioConditioned.nWithDistractors, 1, "boxes as annotated: the distractor stays");
+      // the centre prior peaks at the grid's centre, inside the unadjusted box 0.2–0.8 × 0.3–0.7 (items 1, 2), not in the top band
+      assert.deepEqual(pub.centerPrior.hits, [true, true, false]);
       assert.equal(localizationItems([row], 1).length, 1);
     },
   );

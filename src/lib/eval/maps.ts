@@ -214,7 +214,12 @@ export interface LocalizationSource<T> {
   load(items: readonly T[]): Promise<{ frames: tf.Tensor4D; audio: tf.Tensor4D; targets?: LocalizationTarget[] }>;
   /** The ground truth of an item (sounding boxes, or a BoxFrame with distractors), when `load` gives none. */
   target?(item: T): LocalizationTarget;
+  /** How the source maps annotated boxes onto its frames (recorded in the report). */
+  protocol?: LocalizationProtocol;
 }
+
+/** The L3kitError reason of an item a source leaves out by its protocol (reported as dropped, not failed). */
+export const DROPPED_REASON = "box-outside-crop";
 
 /** Audio-conditioned localization metrics beside the vision-only map and the centre prior. */
 export interface LocalizationReport {
@@ -227,6 +232,10 @@ export interface LocalizationReport {
   centerPrior: LocalizationMetrics;
   /** Items that failed to load (index into `items`). */
   failed: Array<{ index: number; message: string }>;
+  /** The source's box protocol (null when it names none). */
+  protocol: LocalizationProtocol | null;
+  /** Items the protocol left out ("l3kit": every sounding box outside the centre crop); none under "published". */
+  dropped: Array<{ index: number; message: string }>;
 }
 
 /**
@@ -248,6 +257,7 @@ export async function evaluateLocalization<T>(
   // per-item results only (maps are dropped after each batch, so memory stays flat)
   const per = { cond: [] as LocalizationMetrics[], vis: [] as LocalizationMetrics[], prior: [] as LocalizationMetrics[] };
   const failed: Array<{ index: number; message: string }> = [];
+  const dropped: Array<{ index: number; message: string }> = [];
   const run = async (idx: number[]) => {
     const batch = await source.load(idx.map((i) => source.items[i]!));
     try {
@@ -291,7 +301,8 @@ export async function evaluateLocalization<T>(
           await run([i]);
         } catch (e) {
           if (e instanceof ConfigError) throw e;
-          failed.push({ index: i, message: errorMessage(e) });
+          if (e instanceof L3kitError && e.reason === DROPPED_REASON) dropped.push({ index: i, message: errorMessage(e) });
+          else failed.push({ index: i, message: errorMessage(e) });
         }
       }
     }
@@ -308,7 +319,54 @@ export async function evaluateLocalization<T>(
     visionOnly: merge(per.vis),
     centerPrior: merge(per.prior),
     failed,
+    protocol: source.protocol ?? null,
+    dropped,
   };
+}
+
+/**
+ * How boxes annotated on the full video frame are scored against maps of the model's centre crop.
+ * - "published" (default): as the published localization code (hche11's `test.py`/`utils.py`, used
+ *   by EZ-VSL and its successors): the boxes, normalised to the full frame, are laid on the map's grid
+ *   unadjusted (pixels ⌊size·max(v, 0)⌋, clipped to the grid), and every item is scored. Numbers on
+ *   VGG-SS / Flickr-SoundNet annotations are then comparable with theirs.
+ * - "l3kit": the boxes are moved into the centre crop (see {@link boxesToCenterCrop}) so that they
+ *   match the pixels the model saw; items whose sounding boxes all fall outside the crop are dropped
+ *   (counted in the report's `dropped`).
+ */
+export const LOCALIZATION_PROTOCOLS = ["published", "l3kit"] as const;
+
+/** One of {@link LOCALIZATION_PROTOCOLS}. */
+export type LocalizationProtocol = (typeof LOCALIZATION_PROTOCOLS)[number];
+
+/** The protocol when none is named. */
+export const DEFAULT_LOCALIZATION_PROTOCOL: LocalizationProtocol = "published";
+
+/**
+ * The ground truth of an annotated instant in the model's input frame under a protocol, for a
+ * decoded frame of width×height cropped as the eval front-end does (short side `resizeTo`, centre
+ * `size`×`size`): "published" keeps the boxes as annotated; "l3kit" moves them into the crop and
+ * returns null when no sounding box is left (the item is dropped).
+ */
+export function protocolTarget(
+  frame: BoxFrame,
+  protocol: LocalizationProtocol,
+  geometry: { width: number; height: number; resizeTo: number; size: number },
+): BoxFrame | null {
+  if (protocol === "published") {
+    const distractors = frame.distractors ?? [];
+    return { t: frame.t, sounding: [...frame.sounding], ...(distractors.length ? { distractors: [...distractors] } : {}) };
+  }
+  if (protocol !== "l3kit")
+    throw new ConfigError(`unknown localization protocol ${JSON.stringify(protocol)}; expected one of ${LOCALIZATION_PROTOCOLS.join(", ")}`, {
+      subject: "protocol",
+      reason: "unknown-value",
+    });
+  const { width, height, resizeTo, size } = geometry;
+  const sounding = boxesToCenterCrop(frame.sounding, width, height, resizeTo, size);
+  if (sounding.length === 0) return null;
+  const distractors = boxesToCenterCrop(frame.distractors ?? [], width, height, resizeTo, size);
+  return { t: frame.t, sounding, ...(distractors.length ? { distractors } : {}) };
 }
 
 /** A localization item of a manifest: one annotated instant of a clip. */
@@ -359,19 +417,22 @@ export function boxesToCenterCrop(boxes: readonly Box[], width: number, height: 
 /**
  * A {@link LocalizationSource} over annotated manifest rows (e.g. the synthetic benchmark, or VGG-SS
  * rows with boxes): at each annotated time, the frame (through the model's eval front-end: resize +
- * centre crop) and the audio window centred on it (the model's spectrogram); boxes are moved into the
- * crop. An item whose sounding boxes all fall outside the crop fails (and is reported).
+ * centre crop) and the audio window centred on it (the model's spectrogram). The boxes are scored
+ * under `protocol` (default "published": as annotated, every item; "l3kit": moved into the crop, and
+ * an item whose sounding boxes all fall outside the crop is dropped and counted in the report).
  */
 export function manifestLocalizationSource(
   model: L3Net,
   rows: readonly ManifestRow[],
-  opts: { perClip?: number } = {},
+  opts: { perClip?: number; protocol?: LocalizationProtocol } = {},
 ): LocalizationSource<ManifestLocalizationItem> {
+  const protocol = opts.protocol ?? DEFAULT_LOCALIZATION_PROTOCOL;
   const fe = model.config.audio.frontEnd;
   const { size, resizeTo } = model.config.vision.frontEnd;
   const [bins, nFrames] = audioInputShape(fe);
   return {
     items: localizationItems(rows, opts.perClip),
+    protocol,
     async load(items) {
       const f = new Float32Array(items.length * size * size * 3);
       const a = new Float32Array(items.length * bins * nFrames);
@@ -384,11 +445,13 @@ export function manifestLocalizationSource(
           audioSec: fe.durationSec,
         });
         const fr = s.frames[0]!;
-        const sounding = boxesToCenterCrop(frame.sounding, fr.width, fr.height, resizeTo, size);
-        if (sounding.length === 0)
-          throw new L3kitError(`no sounding box inside the centre crop at t=${frame.t}`, { subject: row.id, reason: "box-outside-crop" });
-        const distractors = boxesToCenterCrop(frame.distractors ?? [], fr.width, fr.height, resizeTo, size);
-        targets.push({ t: frame.t, sounding, ...(distractors.length ? { distractors } : {}) });
+        const target = protocolTarget(frame, protocol, { width: fr.width, height: fr.height, resizeTo, size });
+        if (!target)
+          throw new L3kitError(`no sounding box inside the centre crop at t=${frame.t} (protocol l3kit drops the item)`, {
+            subject: row.id,
+            reason: DROPPED_REASON,
+          });
+        targets.push(target);
         f.set(computeFrameInput(model.config, fr), i * size * size * 3);
         a.set(computeAudioInput(fe, s.audio[0]!.samples), i * bins * nFrames);
       }

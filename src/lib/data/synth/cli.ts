@@ -4,7 +4,7 @@
  */
 import { SingleBar } from "cli-progress";
 import { ConfigError } from "../../util";
-import { generateSynthDataset, type SynthDatasetResult, type SynthProfileName, type SynthProgress } from "./generate";
+import { generateSynthDataset, SYNTH_PROFILES, type SynthDatasetResult, type SynthProfileName, type SynthProgress } from "./generate";
 
 /** Options as the CLI gives them (strings or numbers). */
 export interface SynthCommandOptions {
@@ -59,8 +59,8 @@ export async function synthCommand(opts: SynthCommandOptions): Promise<SynthData
   if (opts.seed === undefined || opts.seed === "") throw new ConfigError("is required", { subject: "--seed" });
   const seed = typeof opts.seed === "number" ? opts.seed : /^-?\d+$/.test(opts.seed.trim()) ? Number(opts.seed.trim()) : opts.seed;
   const profile = opts.profile ?? "default";
-  if (profile !== "tiny" && profile !== "default")
-    throw new ConfigError(`expected tiny or default, got '${profile}'`, { subject: "--profile" });
+  if (!Object.hasOwn(SYNTH_PROFILES, profile))
+    throw new ConfigError(`expected one of ${Object.keys(SYNTH_PROFILES).join(", ")}, got '${profile}'`, { subject: "--profile" });
   const quiet = opts.quiet ?? process.env.L3KIT_QUIET === "1";
   const stream = opts.progressStream ?? process.stderr;
   const tty = !!(stream as NodeJS.WriteStream).isTTY;

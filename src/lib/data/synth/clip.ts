@@ -35,7 +35,15 @@ export interface SynthRenderConfig {
   fps: number;
   durationSec: number;
   sampleRate: number;
+  /**
+   * Range [lo, hi) of object radii as a fraction of min(width, height), before the pulse (default
+   * {@link SYNTH_DEFAULT_OBJECT_RADIUS}); the `realistic` profile's larger objects cover 15–40% of the frame.
+   */
+  objectRadius?: [number, number];
 }
+
+/** Object radii (fraction of min(width, height)) of the `tiny` and `default` profiles: boxes of about 7% of the frame. */
+export const SYNTH_DEFAULT_OBJECT_RADIUS: [number, number] = [0.11, 0.17];
 
 /** A moving object's path in normalised coordinates. */
 export interface SynthPath {
@@ -112,7 +120,7 @@ export function synthFrameCount(cfg: SynthRenderConfig): number {
   return Math.round(cfg.durationSec * cfg.fps);
 }
 
-function drawObject(cls: SynthClass, rng: Rng, sounding: boolean): Omit<SynthObjectSpec, "path"> {
+function drawObject(cls: SynthClass, rng: Rng, sounding: boolean, radius: [number, number]): Omit<SynthObjectSpec, "path"> {
   const v = cls.visual;
   return {
     classIndex: cls.index,
@@ -125,7 +133,7 @@ function drawObject(cls: SynthClass, rng: Rng, sounding: boolean): Omit<SynthObj
     val: r4(rng.uniform(0.65, 1)),
     altValue: v.altValue,
     textureFreq: r4(v.textureFreq * rng.uniform(0.85, 1.15)),
-    radius: r4(rng.uniform(0.11, 0.17)),
+    radius: r4(rng.uniform(radius[0], radius[1])),
     angle0: r4(rng.uniform(0, 2 * Math.PI)),
     spin: r4(rng.uniform(-0.6, 0.6)),
     pulse: r4(rng.uniform(0.08, 0.16)),
@@ -189,7 +197,8 @@ export function planSynthClip(
   nd = Math.min(nd, K - 1);
   const others = rng.shuffle(classes.map((_, i) => i).filter((i) => i !== classIndex)).slice(0, nd);
 
-  const main = drawObject(cls, rng, true);
+  const radius = cfg.objectRadius ?? SYNTH_DEFAULT_OBJECT_RADIUS;
+  const main = drawObject(cls, rng, true, radius);
   let mainPath = drawPath(rng, main.radius * sx, main.radius * sy);
   if (occlusion === "border") {
     const edge = rng.int(4);
@@ -214,7 +223,7 @@ export function planSynthClip(
   }
   const objects: SynthObjectSpec[] = [{ ...main, path: mainPath }];
   for (let d = 0; d < nd; d++) {
-    const o = drawObject(classes[others[d] as number] as SynthClass, rng, false);
+    const o = drawObject(classes[others[d] as number] as SynthClass, rng, false, radius);
     let path = drawPath(rng, o.radius * sx, o.radius * sy);
     if (occlusion === "distractor" && d === 0) {
       const ang = rng.uniform(0, 2 * Math.PI);
