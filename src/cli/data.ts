@@ -102,18 +102,27 @@ export function registerDataCommand(program: Command): void {
     .option("--label-names <which>", "k400 | paper", "k400")
     .option("--no-probe", "do not probe clips (faster; durations from the CSV)")
     .option("--allow-failures", ALLOW_FAILURES_HELP)
-    .action(async (opts: { csv: string[]; clips: string; out: string; labelNames: "k400" | "paper"; probe: boolean; allowFailures?: boolean }) => {
-      const { buildKineticsSounds } = require("../lib/data") as typeof import("../lib/data");
-      const r = await buildKineticsSounds({
-        csv: opts.csv,
-        clipsDir: opts.clips,
-        out: opts.out,
-        labelNames: opts.labelNames,
-        probe: opts.probe,
-      });
-      buildReport("kinetics-sounds", r, opts.allowFailures);
-      if (r.missing.length) console.log(`${r.missing.length} of ${r.wanted} CSV rows have no downloaded clip`);
-    });
+    .action(
+      async (opts: {
+        csv: string[];
+        clips: string;
+        out: string;
+        labelNames: "k400" | "paper";
+        probe: boolean;
+        allowFailures?: boolean;
+      }) => {
+        const { buildKineticsSounds } = require("../lib/data") as typeof import("../lib/data");
+        const r = await buildKineticsSounds({
+          csv: opts.csv,
+          clipsDir: opts.clips,
+          out: opts.out,
+          labelNames: opts.labelNames,
+          probe: opts.probe,
+        });
+        buildReport("kinetics-sounds", r, opts.allowFailures);
+        if (r.missing.length) console.log(`${r.missing.length} of ${r.wanted} CSV rows have no downloaded clip`);
+      },
+    );
 
   data
     .command("esc50")

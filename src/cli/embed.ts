@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { numArg, withBackend } from "./shared";
+import { ALLOW_FAILURES_HELP, finishBatch, numArg, withBackend } from "./shared";
 
 function poolingArg(v: string): "global" | "grid" | number {
   if (v === "global" || v === "grid") return v;
@@ -13,9 +13,9 @@ export function registerEmbedCommand(program: Command): void {
     program
       .command("embed")
       .description(
-        "Compute audio and image embeddings of media files with a saved model (one output file per input; bad files are reported and skipped)",
+        `Compute audio and image embeddings of media files with a saved model (one output file per input; bad files are reported and skipped, and the command then exits with status 2 unless --allow-failures)`,
       )
-      .argument("<files...>", "audio, image or video files")
+      .argument("<files...>", "audio, image or video files, or folders of them (searched recursively)")
       .requiredOption("--checkpoint <dir>", "a model folder: a training checkpoint (…/checkpoints/best) or one written by saveModel()")
       .requiredOption("--out <dir>", "output folder")
       .option("--format <fmt>", "json | npy | npz", "json")
@@ -33,7 +33,8 @@ export function registerEmbedCommand(program: Command): void {
         "pooled layer: conv = the last conv's raw output (conv4_2, before batch norm and ReLU; L³, OpenL3), relu = after them",
         "conv",
       )
-      .option("--batch <n>", "windows per forward pass", numArg("--batch"), 32),
+      .option("--batch <n>", "windows per forward pass", numArg("--batch"), 32)
+      .option("--allow-failures", ALLOW_FAILURES_HELP),
   ).action(
     async (
       files: string[],
@@ -48,6 +49,7 @@ export function registerEmbedCommand(program: Command): void {
         layer: string;
         batch: number;
         backend: string;
+        allowFailures?: boolean;
       },
     ) => {
       const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
@@ -70,6 +72,7 @@ export function registerEmbedCommand(program: Command): void {
         console.log(`${w.file}: ${w.audioWindows} audio windows, ${w.frames} frames → ${w.outputs.join(", ")}`);
       for (const f of report.failed) console.log(`${f.file}: FAILED (${f.reason}) ${f.error}`);
       console.log(`embed: ${report.written.length} written, ${report.failed.length} failed`);
+      finishBatch("file(s)", report.failed.length, report.written.length + report.failed.length, opts.allowFailures);
     },
   );
 }

@@ -56,3 +56,28 @@ export function sizeArg(value: string): { width: number; height: number } {
   if (!m) throw new Error(`size must look like WxH (e.g. 128x128), got '${value}'`);
   return { width: Number(m[1]), height: Number(m[2]) };
 }
+
+/**
+ * Exit status of a batch command (`embed`, `data cache`, `data scan`, …) that finished but failed
+ * on some items (files, clips), without `--allow-failures`. Its summary is printed either way.
+ */
+export const FAILED_ITEMS_EXIT_CODE = 2;
+
+/** `--allow-failures` help. */
+export const ALLOW_FAILURES_HELP = `exit 0 even when some items (files, clips) failed; without it such a run exits with status ${FAILED_ITEMS_EXIT_CODE} (the summary lists the failures either way)`;
+
+/**
+ * Ends a batch command: when `failed` of `total` items failed, says so on stderr and sets the exit
+ * status to {@link FAILED_ITEMS_EXIT_CODE}, unless `allowFailures`.
+ */
+export function finishBatch(what: string, failed: number, total: number, allowFailures: boolean | undefined): void {
+  if (failed === 0) return;
+  if (allowFailures) {
+    console.error(`l3kit: ${failed} of ${total} ${what} failed (accepted: --allow-failures)`);
+    return;
+  }
+  console.error(
+    `l3kit: ${failed} of ${total} ${what} failed; exiting with status ${FAILED_ITEMS_EXIT_CODE} (pass --allow-failures to accept a partial result)`,
+  );
+  process.exitCode = FAILED_ITEMS_EXIT_CODE;
+}

@@ -1,9 +1,9 @@
-import { mkdirSync } from "node:fs";
 import * as path from "node:path";
 import { cutShortNote } from "../lib/results";
 import { ConfigError } from "../lib/util";
 import { formatConfig, resolveConfig, suggest } from "./config";
 import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP } from "./options";
+import { preflightExperiment } from "./preflight";
 import { experiments } from "./registry";
 import type { ConfigObject, Experiment, ExperimentResult } from "./types";
 
@@ -112,7 +112,8 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   const resultsRoot = path.resolve(opts.resultsRoot ?? "results");
   const profile = typeof config.profile === "string" ? config.profile : "default";
   const out = path.resolve(opts.out ?? path.join(resultsRoot, name, `${profile}-seed${baseSeed}${nSeeds > 1 ? `x${nSeeds}` : ""}`));
-  mkdirSync(out, { recursive: true });
+  // Every config value and output location is checked before any data is generated, decoded or trained on.
+  await preflightExperiment(name, config, out);
 
   const quiet = opts.quiet ?? process.env.L3KIT_QUIET === "1";
   const log = (line: string) => {

@@ -41,15 +41,12 @@ describe("disk full (tmpfs)", { skip }, () => {
   test("encodeVideo: ffmpeg's exit 0 after 'No space left on device' is an error, and no file or temp file stays", async () => {
     disk.fill(40);
     const file = path.join(disk.dir, "enc", "noise.mp4");
-    await assert.rejects(
-      encodeVideo({ path: file, width: 64, height: 64, fps: 8, frames: noise(64, 64, 24), crf: 0 }),
-      (err: unknown) => {
-        assert.ok(err instanceof MediaError, String(err));
-        assert.ok(err.message.startsWith(file), err.message);
-        assert.match(err.message, /No space left on device|damaged/);
-        return true;
-      },
-    );
+    await assert.rejects(encodeVideo({ path: file, width: 64, height: 64, fps: 8, frames: noise(64, 64, 24), crf: 0 }), (err: unknown) => {
+      assert.ok(err instanceof MediaError, String(err));
+      assert.ok(err.message.startsWith(file), err.message);
+      assert.match(err.message, /No space left on device|damaged/);
+      return true;
+    });
     assert.deepEqual(readdirSync(path.dirname(file)), []);
     disk.free();
   });
@@ -81,7 +78,10 @@ describe("disk full (tmpfs)", { skip }, () => {
       disk.free();
       const repairs: SynthRepair[] = [];
       const r = await generateSynthDataset({ ...base, out, onRepair: (x) => repairs.push(x) });
-      assert.equal(readFileSync(r.manifestPath, "utf8").replaceAll(out, "X"), readFileSync(ref.manifestPath, "utf8").replaceAll(clean.dir, "X"));
+      assert.equal(
+        readFileSync(r.manifestPath, "utf8").replaceAll(out, "X"),
+        readFileSync(ref.manifestPath, "utf8").replaceAll(clean.dir, "X"),
+      );
       for (const row of ref.rows) {
         const rel = row.path;
         assert.ok(readFileSync(path.join(out, rel)).equals(readFileSync(path.join(clean.dir, rel))), `${rel} differs from a clean run`);
@@ -109,7 +109,13 @@ describe("resumed generation checks the clips it reuses", () => {
       // c: damaged and unknown to the journal (as if the run died before recording it)
       const sums = path.join(out, SYNTH_SUMS_FILE);
       const cId = path.basename(c, ".mp4");
-      writeFileSync(sums, readFileSync(sums, "utf8").split("\n").filter((l) => !l.includes(`"${cId}"`)).join("\n"));
+      writeFileSync(
+        sums,
+        readFileSync(sums, "utf8")
+          .split("\n")
+          .filter((l) => !l.includes(`"${cId}"`))
+          .join("\n"),
+      );
       truncateSync(c, 1000);
       // debris of a killed run: a temp file whose process is gone
       const debris = path.join(out, "clips", `.${path.basename(a)}.999999.abcdef12.tmp`);
@@ -123,7 +129,9 @@ describe("resumed generation checks the clips it reuses", () => {
       assert.match(repairs.find((x) => x.file === c)?.reason ?? "", /damaged/);
       assert.equal(r.metadata.stats.repaired, 3);
       assert.equal(r.metadata.stats.reused, base.clips - 3);
-      files.forEach((f, i) => assert.ok(readFileSync(f).equals(original[i] as Buffer), `${f} was not restored`));
+      files.forEach((f, i) => {
+        assert.ok(readFileSync(f).equals(original[i] as Buffer), `${f} was not restored`);
+      });
       assert.deepEqual(tempFilesUnder(out), []);
       // a third run finds everything intact
       const again: SynthRepair[] = [];

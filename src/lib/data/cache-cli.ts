@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import * as cliProgress from "cli-progress";
 import type { FrameSize } from "../media";
-import { ConfigError } from "../util";
+import { ConfigError, checkWritableDir } from "../util";
 import { type CacheBuildResult, type CacheProgress, buildSampleCache } from "./cache";
 import { loadManifest } from "./manifest";
 
@@ -94,6 +94,9 @@ export function cacheRate(p: CacheProgress): { rate: number; etaSec: number } {
  * with clips/s and ETA on a TTY, plain lines (at most every 5 s and at each shard) otherwise.
  */
 export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuildResult> {
+  // Before the manifest is read or any clip decoded: the output must be a writable folder.
+  if (!opts.out) throw new ConfigError("is required", { subject: "--out" });
+  await checkWritableDir(opts.out, "--out");
   const manifest = await loadManifest(opts.manifest);
   let rows = manifest.rows;
   if (opts.split) rows = rows.filter((r) => r.split === opts.split);

@@ -8,10 +8,24 @@
  * the one the direct decoding paths (probes, localization, `embed`) take. Storing centre-cropped
  * squares instead would be smaller, but would confine the random crops to the centre square.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, promises as fsp, openSync, readFileSync, readSync, statSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { type FrameSize, type RgbFrame, readSamples } from "../media";
-import { ConfigError, errorMessage, L3kitError, Pool, Rng, writeFileAtomic, writeJsonAtomic } from "../util";
+import {
+  ConfigError,
+  checkWritableDir,
+  errorMessage,
+  L3kitError,
+  Pool,
+  Rng,
+  removeStaleTempFiles,
+  tempPathFor,
+  writeError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../util";
 import { manifestHash } from "./manifest";
 import type { AvcClip, AvcPair } from "./sampler";
 import type { ManifestRow } from "./types";
@@ -191,6 +205,10 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   const hash = m.hash ?? manifestHash(rows);
   const indexFile = path.join(dir, "index.json");
 
+  // Before any decoding: the folder must be writable and belong to these settings (claimed now if new).
+  await checkWritableDir(dir, "out");
+  await claimCacheFolder(dir, config, { hash, rows: rows.length }, numShards);
+  await removeStaleTempFiles(dir);
   const index = openOrCreateIndex(dir, config, { file: m.file, hash, rows: rows.length }, numShards, audioSamples);
 
   // Shards recorded as done whose file is missing or has the wrong size are rebuilt.
@@ -274,6 +292,105 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     skipped: done.flatMap((s) => s.skipped),
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** The file that records which settings a cache folder belongs to (written once, when the first build starts). */
+export const CACHE_SETTINGS_FILE = "cache-settings.json";
+
+/** Contents of {@link CACHE_SETTINGS_FILE}. */
+export interface CacheSettingsRecord {
+  kind: "l3kit-sample-cache-settings";
+  version: typeof SAMPLE_CACHE_VERSION;
+  /** SHA-256 of version, config, manifest hash, rows and shards: equal fingerprints build equal bytes. */
+  fingerprint: string;
+  config: SampleCacheConfig;
+  manifest: { hash: string; rows: number };
+  shards: number;
+  createdAt: string;
+  /** The process that claimed the folder (`pid@host`), for the error a later builder gets. */
+  createdBy: string;
+}
+
+/** The fingerprint of a cache's settings (see {@link CacheSettingsRecord.fingerprint}). */
+export function cacheFingerprint(config: SampleCacheConfig, manifest: { hash: string; rows: number }, shards: number): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ version: SAMPLE_CACHE_VERSION, config, manifest: { hash: manifest.hash, rows: manifest.rows }, shards }))
+    .digest("hex");
+}
+
+/**
+ * Makes `dir` belong to one set of cache settings: the first builder writes {@link CACHE_SETTINGS_FILE}
+ * with an exclusive create (a hard link of a complete temp file, so a reader never sees half of it);
+ * a later builder with the same fingerprint goes on (builders with the same settings write the same
+ * bytes, so they may share the folder), one with other settings fails at once with a ConfigError
+ * naming both. A folder with an index but no settings file (built before the file existed) is
+ * checked against its index instead (see openOrCreateIndex) and claimed.
+ */
+async function claimCacheFolder(
+  dir: string,
+  config: SampleCacheConfig,
+  manifest: { hash: string; rows: number },
+  shards: number,
+): Promise<void> {
+  const file = path.join(dir, CACHE_SETTINGS_FILE);
+  const fingerprint = cacheFingerprint(config, manifest, shards);
+  if (!existsSync(file) && existsSync(path.join(dir, "index.json"))) {
+    // an older cache: its index must agree before the folder is claimed for these settings
+    openOrCreateIndex(dir, config, { hash: manifest.hash, rows: manifest.rows }, shards, 0);
+  }
+  const record: CacheSettingsRecord = {
+    kind: "l3kit-sample-cache-settings",
+    version: SAMPLE_CACHE_VERSION,
+    fingerprint,
+    config,
+    manifest: { hash: manifest.hash, rows: manifest.rows },
+    shards,
+    createdAt: new Date().toISOString(),
+    createdBy: `${process.pid}@${os.hostname()}`,
+  };
+  const tmp = tempPathFor(file);
+  try {
+    await fsp.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    await fsp.link(tmp, file);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw writeError(file, err);
+  } finally {
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+  }
+  let there: CacheSettingsRecord;
+  try {
+    there = JSON.parse(await fsp.readFile(file, "utf8")) as CacheSettingsRecord;
+  } catch (err) {
+    throw new L3kitError(`cannot read the cache's settings: ${errorMessage(err)}; delete the folder and build again`, {
+      subject: file,
+      reason: "bad-cache",
+      cause: err,
+    });
+  }
+  if (there.fingerprint === fingerprint) return;
+  const diff = settingsDiff(there, record);
+  throw new ConfigError(
+    `this cache folder belongs to different settings (claimed by ${there.createdBy ?? "?"} at ${there.createdAt ?? "?"}): ${diff}. ` +
+      "Use another --out folder, or delete this one to rebuild it with the new settings",
+    { subject: dir, reason: "cache-mismatch" },
+  );
+}
+
+/** "seed: 0 there, 1 asked; perClip: …" for the keys two settings records differ in. */
+function settingsDiff(there: CacheSettingsRecord, asked: CacheSettingsRecord): string {
+  const out: string[] = [];
+  const a = (there.config ?? {}) as unknown as Record<string, unknown>;
+  const b = asked.config as unknown as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out.push(`${k}: ${JSON.stringify(a[k])} there, ${JSON.stringify(b[k])} asked`);
+  }
+  if (there.manifest?.hash !== asked.manifest.hash || there.manifest?.rows !== asked.manifest.rows)
+    out.push(
+      `manifest: ${there.manifest?.hash?.slice(0, 12)} (${there.manifest?.rows} rows) there, ${asked.manifest.hash.slice(0, 12)} (${asked.manifest.rows} rows) asked`,
+    );
+  if (there.version !== asked.version) out.push(`cache format: ${there.version} there, ${asked.version} asked`);
+  return out.join("; ") || "the fingerprints differ";
 }
 
 /**
@@ -558,7 +675,7 @@ export class SampleCache {
     let total = 0;
     const shards = this.index.shards.filter((s): s is CacheShard => s !== null);
     for (const s of shards) {
-      this.shardFiles.push(path.join(dir, s.file));
+      this.shardFiles.push(checkShardFile(path.join(dir, s.file), s, this.index));
       for (const c of s.clips) {
         const clip: CacheClip = {
           id: c.id,
@@ -717,6 +834,46 @@ export class SampleCache {
     for (let i = 0; i < n; i++) out[i] = (out[i] as number) * k;
     return out;
   }
+}
+
+/**
+ * Checks a shard file against its index entry before any read (size, magic, format, sample count
+ * and audio length in the header), so a damaged or foreign shard fails at open, naming the file,
+ * not with "ends early" somewhere in training. Returns the path.
+ */
+function checkShardFile(file: string, s: CacheShard, index: SampleCacheIndex): string {
+  const bad = (why: string, reason = "bad-cache") =>
+    new L3kitError(`${why}; delete the cache folder and build it again`, { subject: file, reason });
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    throw new L3kitError(`shard listed in index.json cannot be opened: ${errorMessage(err)}`, {
+      subject: file,
+      reason: "missing",
+      cause: err,
+    });
+  }
+  if (size !== s.bytes) throw bad(`shard is ${size} bytes, index.json says ${s.bytes}`, "truncated");
+  const head = Buffer.alloc(HEADER_BYTES);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, head, 0, HEADER_BYTES, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.toString("latin1", 0, MAGIC.length) !== MAGIC) throw bad("not an l3kit cache shard (bad magic)");
+  const version = head.readUInt32LE(8);
+  const numSamples = head.readUInt32LE(12);
+  const audioSamples = head.readUInt32LE(24);
+  const int16 = head.readUInt32LE(28) === 1;
+  if (version !== SAMPLE_CACHE_VERSION) throw bad(`shard is cache format ${version}, index.json says ${SAMPLE_CACHE_VERSION}`);
+  if (numSamples !== s.numSamples) throw bad(`shard holds ${numSamples} samples, index.json says ${s.numSamples}`);
+  if (audioSamples !== index.audioSamples || int16 !== (index.config.audioFormat === "int16"))
+    throw bad(
+      `shard's audio (${audioSamples} ${int16 ? "int16" : "float32"} samples) differs from index.json's (${index.audioSamples} ${index.config.audioFormat})`,
+    );
+  return file;
 }
 
 /** Opens a sample cache folder written by {@link buildSampleCache}. */

@@ -12,10 +12,11 @@
  * ReLU, as L³'s embedding models and OpenL3 do (`layer: "conv"`, the default); `layer: "relu"` pools
  * the map after batch norm and ReLU instead (the fusion head's input).
  */
+import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { encodeNpy, probeMedia, type RgbFrame, readAudio, readFrames } from "../media";
-import { ConfigError, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../util";
+import { checkWritableDir, ConfigError, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../util";
 import { audioInputShape, audioWindowSamples } from "./config";
 import { computeAudioInput, computeFrameInput } from "./frontend";
 import type { L3Net } from "./model";
@@ -312,6 +313,61 @@ export interface EmbedCommandReport {
   failed: Array<{ file: string; error: string; reason: string }>;
 }
 
+/** Extensions `embed` takes from a folder (video, audio and image files; lower case, with the dot). */
+export const EMBED_EXTENSIONS: readonly string[] = [
+  ".mp4",
+  ".m4v",
+  ".mkv",
+  ".webm",
+  ".mov",
+  ".avi",
+  ".mpg",
+  ".mpeg",
+  ".flv",
+  ".wmv",
+  ".ogv",
+  ".3gp",
+  ".ts",
+  ".wav",
+  ".mp3",
+  ".flac",
+  ".ogg",
+  ".oga",
+  ".m4a",
+  ".aac",
+  ".opus",
+  ".png",
+  ".jpg",
+  ".jpeg",
+  ".bmp",
+  ".webp",
+];
+
+/**
+ * The files `embed` works on: each path that is a file as given, each folder replaced by the media
+ * files under it ({@link EMBED_EXTENSIONS}, subfolders included, sorted). A path that does not exist
+ * stays in the list (it is then reported as a failed item); a folder with no media file is a ConfigError.
+ */
+export async function expandEmbedInputs(inputs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const exts = new Set(EMBED_EXTENSIONS);
+  for (const input of inputs) {
+    const st = await fsp.stat(input).catch(() => null);
+    if (!st?.isDirectory()) {
+      out.push(input);
+      continue;
+    }
+    const found = (await fsp.readdir(input, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && exts.has(path.extname(e.name).toLowerCase()))
+      .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+      .sort();
+    if (found.length === 0)
+      throw new ConfigError(`holds no media file (${EMBED_EXTENSIONS.join(" ")})`, { subject: input, reason: "no-media" });
+    out.push(...found);
+  }
+  return out;
+}
+
 function uniqueStem(file: string, used: Set<string>): string {
   const base = path.basename(file, path.extname(file)) || "media";
   let stem = base;
@@ -331,6 +387,9 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
   const format = opts.format ?? "json";
   if (!["json", "npy", "npz"].includes(format))
     throw new ConfigError(`unknown format '${format}' (valid: json, npy, npz)`, { subject: "embed", reason: "bad-format" });
+  // Before the model loads or any file is read: the output folder must be writable, the inputs known.
+  await checkWritableDir(opts.out, "--out");
+  const files = await expandEmbedInputs(opts.files);
   const model = typeof opts.checkpoint === "string" ? await loadModel(opts.checkpoint) : opts.checkpoint;
   const log = opts.log ?? (() => {});
   const report: EmbedCommandReport = { written: [], failed: [] };
@@ -340,7 +399,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
     resolvePooling(model, "audio", opts.pooling);
     resolvePooling(model, "vision", opts.visionPooling);
     const layer = resolveEmbeddingLayer(opts.layer, model.config.audio);
-    for (const file of opts.files) {
+    for (const file of files) {
       const stem = uniqueStem(file, used);
       try {
         const r = await embedVideo(model, file, {

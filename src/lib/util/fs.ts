@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { L3kitError } from "./errors";
+import { ConfigError, L3kitError } from "./errors";
 
 /** This machine's name as it appears in temp file names (letters, digits and `-` only). */
 function hostTag(): string {
@@ -49,7 +49,11 @@ export function writeError(file: string, err: unknown, action = "cannot write"):
   if (err instanceof L3kitError) return err;
   const code = (err as NodeJS.ErrnoException)?.code ?? "";
   const cause = WRITE_CAUSES[code] ?? (err instanceof Error ? err.message : String(err));
-  return new L3kitError(`${action}: ${cause}${code ? ` (${code})` : ""}`, { subject: file, reason: WRITE_REASONS[code] ?? "write-failed", cause: err });
+  return new L3kitError(`${action}: ${cause}${code ? ` (${code})` : ""}`, {
+    subject: file,
+    reason: WRITE_REASONS[code] ?? "write-failed",
+    cause: err,
+  });
 }
 
 /**
@@ -157,4 +161,42 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
     removed.push(p);
   }
   return removed;
+}
+
+/**
+ * Checks, before any work, that `dir` can be written to: creates it (and its parents) when missing,
+ * and writes and removes a probe file in it. Throws a {@link ConfigError} naming `subject` (an
+ * option such as `--out`) and the path: "is a file, not a folder", "is not writable (permission
+ * denied)", "is on a read-only file system", "the disk is full". Returns the absolute path.
+ */
+export async function checkWritableDir(dir: string, subject = "--out"): Promise<string> {
+  const abs = path.resolve(dir);
+  const fail = (why: string, reason: string, cause?: unknown) => new ConfigError(`${abs} ${why}`, { subject, reason, cause });
+  const st = await fsp.stat(abs).catch(() => null);
+  if (st && !st.isDirectory()) throw fail("is a file, not a folder", "not-a-folder");
+  try {
+    await fsp.mkdir(abs, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR" || code === "EEXIST") throw fail("cannot be created: a part of its path is a file", "not-a-folder", err);
+    throw fail(`cannot be created: ${writeError(abs, err).message.replace(`${abs}: `, "")}`, writeError(abs, err).reason, err);
+  }
+  const probe = tempPathFor(path.join(abs, "write-check"));
+  try {
+    await fsp.writeFile(probe, "");
+  } catch (err) {
+    const e = writeError(abs, err);
+    const why =
+      e.reason === "permission-denied"
+        ? "is not writable (permission denied)"
+        : e.reason === "read-only"
+          ? "is on a read-only file system"
+          : e.reason === "disk-full"
+            ? "cannot be written: the disk is full"
+            : `cannot be written: ${e.message.replace(`${abs}: `, "")}`;
+    throw fail(why, e.reason, err);
+  } finally {
+    await fsp.rm(probe, { force: true }).catch(() => {});
+  }
+  return abs;
 }

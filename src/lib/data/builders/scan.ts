@@ -64,6 +64,8 @@ export interface DatasetBuildResult {
 export interface ScanResult extends DatasetBuildResult {
   /** Files skipped because of their extension (relative to the folder). */
   ignored: string[];
+  /** Problems of the manifest as a whole, e.g. a split with no clip (training needs `train` and `val`). */
+  warnings: string[];
 }
 
 /**
@@ -121,7 +123,24 @@ export async function scanVideos(folder: string, opts: ScanVideosOptions = {}): 
     rows.push(row);
   });
   const written = await writeBuildOutputs(rows, errors, opts.out, opts.errorsOut);
-  return { rows, errors, ignored, ...written };
+  return { rows, errors, ignored, warnings: emptySplitWarnings(rows, opts.splits ?? DEFAULT_SPLIT_RATIOS), ...written };
+}
+
+/**
+ * A warning for each split with a positive ratio that got no clip (a small folder: splits come from
+ * a hash of each id), e.g. no `val` split, which training needs; none when there are no rows.
+ */
+export function emptySplitWarnings(rows: readonly ManifestRow[], ratios: SplitRatios): string[] {
+  if (rows.length === 0) return [];
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.split, (counts.get(r.split) ?? 0) + 1);
+  const have = [...counts].map(([s, n]) => `${s} ${n}`).join(", ");
+  return Object.entries(ratios)
+    .filter(([s, ratio]) => (ratio as number) > 0 && !counts.has(s))
+    .map(
+      ([s]) =>
+        `no clip landed in split '${s}' (${rows.length} clip(s): ${have}); training needs 'train' and 'val' clips — add clips, or set the split column of some rows by hand`,
+    );
 }
 
 /** Writes the manifest and its errors file when `out` is given. */
