@@ -1,5 +1,12 @@
 import type { Command } from "commander";
-import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP } from "../experiments/options";
+import {
+  ALLOW_PARTIAL_HELP,
+  CELLS_FAILED_EXIT_CODE,
+  CUT_SHORT_EXIT_CODE,
+  ENGINE_HELP,
+  QUEUE_HELP,
+  QUEUE_NAME_HELP,
+} from "../experiments/options";
 import { intArg } from "./shared";
 
 const collect = (value: string, prev: string[]) => [...prev, value];
@@ -19,6 +26,8 @@ export function registerExperimentCommand(program: Command): void {
     .option("--engine <name>", ENGINE_HELP)
     .option("--resume", "continue an interrupted run (finished parts are skipped)")
     .option("--allow-partial", ALLOW_PARTIAL_HELP)
+    .option("--queue <url>", `(experiments with cells, e.g. ablation-fusion) ${QUEUE_HELP}`)
+    .option("--queue-name <name>", QUEUE_NAME_HELP)
     .helpOption(false)
     .option("-h, --help", "show help (with a name: the experiment's config and defaults)")
     .action(
@@ -34,6 +43,8 @@ export function registerExperimentCommand(program: Command): void {
           engine?: string;
           resume?: boolean;
           allowPartial?: boolean;
+          queue?: string;
+          queueName?: string;
           help?: boolean;
         },
         cmd: Command,
@@ -52,6 +63,13 @@ export function registerExperimentCommand(program: Command): void {
         console.log(result.summary);
         const report = runner.runReport(result, opts);
         if (report.engine) console.log(report.engine);
+        if (result.failedCells?.length) {
+          for (const f of result.failedCells) console.error(`l3kit: cell ${f.cell} failed: ${f.error}`);
+          console.error(
+            `l3kit: ${result.failedCells.length} cell(s) failed; the table marks them (failed_seeds) and leaves them out of the means. Exiting with status ${CELLS_FAILED_EXIT_CODE}; fix the cause and run the same command again (finished cells are kept)`,
+          );
+          process.exitCode = CELLS_FAILED_EXIT_CODE;
+        }
         if (report.partial) {
           console.error(`l3kit: ${report.partial}`);
           if (!opts.allowPartial) process.exitCode = CUT_SHORT_EXIT_CODE;

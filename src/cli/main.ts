@@ -10,6 +10,7 @@ import { registerEmbedCommand } from "./embed";
 import { registerExperimentCommand } from "./experiment";
 import { registerModelCommand } from "./model";
 import { packageVersion } from "./shared";
+import { registerWorkerCommand } from "./worker";
 
 /** Builds the commander program (exported for tests). */
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerEmbedCommand(program);
   registerBenchCommand(program);
   registerBackendCommand(program);
+  registerWorkerCommand(program);
   return program;
 }
 

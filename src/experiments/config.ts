@@ -193,6 +193,29 @@ export function resolveConfig<C extends ConfigObject>(args: {
   return config;
 }
 
+/**
+ * Checks a config that arrives already resolved (a queue job's payload) by the same rules as
+ * {@link resolveConfig}: every key must be a key of `defaults` with a value of its type, no key may
+ * be missing, and fixed-choice keys must hold one of their values. Returns a clean copy; throws a
+ * ConfigError naming the first bad key.
+ */
+export function checkResolvedConfig<C extends ConfigObject>(args: {
+  defaults: C;
+  choices?: ConfigChoices;
+  value: unknown;
+  source: string;
+}): C {
+  if (!isObject(args.value)) throw new ConfigError("the config must be a JSON object", { subject: args.source });
+  const config = cloneConfig(args.defaults);
+  const entries = flatten(args.value as Record<string, ConfigValue>);
+  for (const [k, v] of entries) applyOverride(config, args.defaults, k, v, `${args.source}: ${k}`);
+  const given = new Set(entries.map(([k]) => k));
+  const missing = configKeys(args.defaults).filter((k) => !given.has(k));
+  if (missing.length) throw new ConfigError(`the config lacks ${missing.join(", ")}`, { subject: args.source });
+  checkConfigChoices(config, args.choices ?? {});
+  return config;
+}
+
 /** The config as indented `key = value` lines with help texts and the allowed values of fixed-choice keys, for --help. */
 export function formatConfig(config: ConfigObject, help: Record<string, string> = {}, choices: ConfigChoices = {}): string {
   const entries = flatten(config as Record<string, ConfigValue>);

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { cutShortNote } from "../lib/results";
 import { ConfigError } from "../lib/util";
 import { formatConfig, resolveConfig, suggest } from "./config";
-import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP } from "./options";
+import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP, QUEUE_HELP, QUEUE_NAME_HELP } from "./options";
 import { preflightExperiment } from "./preflight";
 import { experiments } from "./registry";
 import type { ConfigObject, Experiment, ExperimentResult } from "./types";
@@ -23,6 +23,10 @@ export interface RunOptions {
   /** Root folder for results (default `results/`). */
   resultsRoot?: string;
   quiet?: boolean;
+  /** Run the experiment's cells as jobs on this queue (`redis://…` or `rediss://…`) instead of here; `l3kit worker` processes run them. */
+  queue?: string;
+  /** The queue's name (default `L3KIT_QUEUE_NAME` or `l3kit-cells`). */
+  queueName?: string;
 }
 
 /** Looks an experiment up by name; unknown names fail with a suggestion. */
@@ -49,7 +53,7 @@ export function listExperiments(): string {
 export function experimentHelp(name: string): string {
   const exp = getExperiment(name);
   const profiles = Object.keys(exp.profiles);
-  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--engine E] [--resume] [--allow-partial]
+  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--engine E] [--resume] [--allow-partial]${exp.cells ? " [--queue URL]" : ""}
 
 ${exp.description}
 
@@ -62,7 +66,7 @@ Options:
   --backend B        auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)
   --engine E         ${ENGINE_HELP}
   --resume           continue an interrupted run in --out (finished parts are skipped)
-  --allow-partial    ${ALLOW_PARTIAL_HELP}
+  --allow-partial    ${ALLOW_PARTIAL_HELP}${exp.cells ? `\n  --queue URL        ${QUEUE_HELP}\n  --queue-name NAME  ${QUEUE_NAME_HELP}` : ""}
 
 Training length is set in steps (train.steps), so results do not depend on the machine's speed;
 train.maxSeconds (default 0: none) is only a guard. When it stops training early, the table is
@@ -134,7 +138,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   process.on("SIGTERM", onTerm);
   try {
     log(`${name}: profile ${profile}, seeds ${seeds.join(",")}, backend ${backend.name}, out ${path.relative(process.cwd(), out) || "."}`);
-    return await exp.run({
+    const ctx = {
       config,
       seeds,
       out,
@@ -144,7 +148,12 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
       startedAt: new Date(),
       log,
       signal: controller.signal,
-    });
+    };
+    if (opts.queue) {
+      const { runOnQueue } = require("./queue") as typeof import("./queue");
+      return await runOnQueue(exp, ctx, { queue: opts.queue, queueName: opts.queueName });
+    }
+    return await exp.run(ctx);
   } finally {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -1,0 +1,3 @@
+export * from "./jobs";
+export * from "./url";
+export * from "./lock";
