@@ -25,6 +25,7 @@ export function registerExperimentCommand(program: Command): void {
     .option("--backend <name>", "auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)")
     .option("--engine <name>", ENGINE_HELP)
     .option("--resume", "continue an interrupted run (finished parts are skipped)")
+    .option("--resume-from <dir>", "continue from this checkpoint folder of the run (later ones are set aside); implies --resume")
     .option("--allow-partial", ALLOW_PARTIAL_HELP)
     .option("--queue <url>", `(experiments with cells, e.g. ablation-fusion) ${QUEUE_HELP}`)
     .option("--queue-name <name>", QUEUE_NAME_HELP)
@@ -42,6 +43,7 @@ export function registerExperimentCommand(program: Command): void {
           backend?: string;
           engine?: string;
           resume?: boolean;
+          resumeFrom?: string;
           allowPartial?: boolean;
           queue?: string;
           queueName?: string;

@@ -18,6 +18,11 @@ export interface RunOptions {
   /** Training engine: auto | onnx | tfjs (the same as `--set train.engine=…`, applied after the other sets). */
   engine?: string;
   resume?: boolean;
+  /**
+   * Continue from this checkpoint folder (inside the run folder) instead of the newest one: the
+   * later checkpoints of its folder are set aside first. Implies `resume`.
+   */
+  resumeFrom?: string;
   /** Accept results that the time guard cut short (the CLI exits 0 instead of {@link CUT_SHORT_EXIT_CODE}). */
   allowPartial?: boolean;
   /** Root folder for results (default `results/`). */
@@ -53,7 +58,7 @@ export function listExperiments(): string {
 export function experimentHelp(name: string): string {
   const exp = getExperiment(name);
   const profiles = Object.keys(exp.profiles);
-  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--engine E] [--resume] [--allow-partial]${exp.cells ? " [--queue URL]" : ""}
+  return `Usage: npm run experiment -- ${name} [--config FILE] [--set key=value ...] [--seed N] [--seeds N] [--out DIR] [--backend B] [--engine E] [--resume] [--resume-from DIR] [--allow-partial]${exp.cells ? " [--queue URL]" : ""}
 
 ${exp.description}
 
@@ -66,6 +71,7 @@ Options:
   --backend B        auto | tensorflow-gpu | tensorflow | wasm | cpu (default: $L3KIT_BACKEND or auto)
   --engine E         ${ENGINE_HELP}
   --resume           continue an interrupted run in --out (finished parts are skipped)
+  --resume-from DIR  continue from this checkpoint (e.g. the intact one a damaged-checkpoint error names); implies --resume
   --allow-partial    ${ALLOW_PARTIAL_HELP}${exp.cells ? `\n  --queue URL        ${QUEUE_HELP}\n  --queue-name NAME  ${QUEUE_NAME_HELP}` : ""}
 
 Training length is set in steps (train.steps), so results do not depend on the machine's speed;
@@ -118,6 +124,17 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   const out = path.resolve(opts.out ?? path.join(resultsRoot, name, `${profile}-seed${baseSeed}${nSeeds > 1 ? `x${nSeeds}` : ""}`));
   // Every config value and output location is checked before any data is generated, decoded or trained on.
   await preflightExperiment(name, config, out);
+  const resume = !!opts.resume || opts.resumeFrom !== undefined;
+  if (opts.resumeFrom !== undefined) {
+    const from = path.resolve(opts.resumeFrom);
+    if (path.relative(out, from).startsWith("..") || path.isAbsolute(path.relative(out, from)))
+      throw new ConfigError(`${from} is not inside the run folder ${out} (pass the same --out as the run it belongs to)`, {
+        subject: "--resume-from",
+      });
+    const { rollBackToCheckpoint } = require("../lib/train/checkpoint") as typeof import("../lib/train/checkpoint");
+    const step = await rollBackToCheckpoint(from);
+    process.stderr.write(`${name}: resuming from ${path.relative(process.cwd(), from) || from} (step ${step}); later checkpoints set aside\n`);
+  }
 
   const quiet = opts.quiet ?? process.env.L3KIT_QUIET === "1";
   const log = (line: string) => {
@@ -143,7 +160,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
       seeds,
       out,
       resultsRoot,
-      resume: !!opts.resume,
+      resume,
       backend,
       startedAt: new Date(),
       log,

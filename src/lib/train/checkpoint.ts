@@ -1,8 +1,8 @@
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import type { AvcSamplerState } from "../data";
-import { type L3Net, loadWeightsInto, saveModel } from "../models";
-import { L3kitError, tempPathFor, writeJsonAtomic } from "../util";
+import { type L3Net, loadWeightsInto, readModelWeights, saveModel } from "../models";
+import { errorMessage, L3kitError, tempPathFor, writeJsonAtomic } from "../util";
 import { loadBundle, saveBundle, type TensorBundle } from "./bundle";
 import type { TrainAvcConfig } from "./config";
 import type { AdamState } from "./optimizer";
@@ -95,6 +95,70 @@ export async function readLatestCheckpoint(root: string): Promise<string | null>
   // latest.json missing or stale: fall back to the newest complete step folder
   const all = (await listCheckpoints(root)).filter((c) => existsSync(path.join(c.dir, "trainer.json")));
   return all.length ? (all[all.length - 1] as { dir: string }).dir : null;
+}
+
+/**
+ * Why the checkpoint in `dir` cannot be resumed from, or null when it is intact: `trainer.json`
+ * parses and has a step, `model.json` and the weights check out (size and SHA-256), and
+ * `optimizer.bin` decodes. Reads the files; changes nothing.
+ */
+export async function checkpointProblem(dir: string): Promise<string | null> {
+  try {
+    const st = JSON.parse(await fsp.readFile(path.join(dir, "trainer.json"), "utf8")) as Partial<CheckpointState>;
+    if (typeof st?.step !== "number") return `${path.join(dir, "trainer.json")}: no step recorded`;
+    await readModelWeights(dir);
+    await loadBundle(path.join(dir, "optimizer.bin"));
+    return null;
+  } catch (err) {
+    return errorMessage(err);
+  }
+}
+
+/** The step a checkpoint folder holds (from `trainer.json`), or null when it cannot be read. */
+async function checkpointStep(dir: string): Promise<number | null> {
+  try {
+    const st = JSON.parse(await fsp.readFile(path.join(dir, "trainer.json"), "utf8")) as { step?: unknown };
+    return typeof st.step === "number" ? st.step : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The newest intact checkpoint in `root` other than `except` (periodic ones, newest first, then
+ * `best`), with its step, or null when there is none.
+ */
+export async function newestIntactCheckpoint(root: string, except?: string): Promise<{ dir: string; step: number } | null> {
+  const candidates = (await listCheckpoints(root)).reverse().map((c) => c.dir);
+  candidates.push(path.join(root, "best"));
+  for (const dir of candidates) {
+    if (except && path.resolve(dir) === path.resolve(except)) continue;
+    if (!existsSync(dir)) continue;
+    if ((await checkpointProblem(dir)) !== null) continue;
+    const step = await checkpointStep(dir);
+    if (step !== null) return { dir, step };
+  }
+  return null;
+}
+
+/**
+ * Makes the checkpoint `dir` the one a resume continues from: it must be intact; the periodic
+ * checkpoints of its folder with a later step are renamed `<name>.superseded-<time>` (kept, never
+ * read again) and `latest.json` is pointed at `dir`. Returns its step. Used by `--resume-from DIR`.
+ */
+export async function rollBackToCheckpoint(dir: string): Promise<number> {
+  const abs = path.resolve(dir);
+  const problem = existsSync(abs) ? await checkpointProblem(abs) : "no such folder";
+  if (problem !== null)
+    throw new L3kitError(`cannot resume from this checkpoint: ${problem}`, { subject: abs, reason: "bad-checkpoint" });
+  const step = (await checkpointStep(abs)) as number;
+  const root = path.dirname(abs);
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  for (const c of await listCheckpoints(root)) {
+    if (c.step > step && path.resolve(c.dir) !== abs) await fsp.rename(c.dir, `${c.dir}.superseded-${stamp}`);
+  }
+  await writeJsonAtomic(path.join(root, "latest.json"), { name: path.basename(abs), step });
+  return step;
 }
 
 /**

@@ -7,7 +7,8 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import type { AvcPair, AvcTransforms, PairSource, SkippedClip } from "../data";
 import type { L3Net } from "../models";
-import { writeFileAtomic } from "../util";
+import { ConfigError, removeStaleTempFiles, writeFileAtomic } from "../util";
+import { rollBackToCheckpoint } from "./checkpoint";
 import {
   Checkpointer,
   EarlyStopping,
@@ -47,6 +48,13 @@ export interface TrainAvcOptions {
   config?: Partial<TrainAvcConfig>;
   /** Continue from the latest checkpoint in `out` (a fresh start when there is none). */
   resume?: boolean;
+  /**
+   * With `resume`: continue from this checkpoint folder of `out/checkpoints` instead of the latest
+   * (the CLI's `--resume-from DIR`); later periodic checkpoints are set aside ({@link rollBackToCheckpoint}).
+   */
+  resumeFrom?: string;
+  /** Lines about the run (e.g. the step a resume continued from). Default: stderr, silent with `progress: false` or L3KIT_QUIET=1. */
+  log?: (line: string) => void;
   callbacks?: TrainCallbacks;
   /** More Trainer callbacks (e.g. a custom stop rule or logger); they run after the standard ones, before the checkpointer. */
   trainerCallbacks?: TrainerCallback[];
@@ -151,7 +159,24 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   const { model } = opts;
   assertUsableSource(opts.train, "training");
   const out = path.resolve(opts.out);
-  await fsp.mkdir(path.join(out, "checkpoints"), { recursive: true });
+  const ckptDir = path.join(out, "checkpoints");
+  await fsp.mkdir(ckptDir, { recursive: true });
+  // Debris of killed runs (`.step-….<pid>….tmp` folders, `.best.…tmp`, `.latest.json.…tmp`) is cleared.
+  await removeStaleTempFiles(out);
+  await removeStaleTempFiles(ckptDir);
+  const log =
+    opts.log ??
+    ((line: string) => {
+      if (opts.progress !== false && process.env.L3KIT_QUIET !== "1") process.stderr.write(`${line}\n`);
+    });
+  if (opts.resumeFrom !== undefined) {
+    if (!opts.resume) throw new ConfigError("is given without resume", { subject: "resumeFrom" });
+    const from = path.resolve(opts.resumeFrom);
+    if (path.dirname(from) !== ckptDir)
+      throw new ConfigError(`${from} is not a checkpoint of this run (its checkpoints are in ${ckptDir})`, { subject: "resumeFrom" });
+    const step = await rollBackToCheckpoint(from);
+    log(`resume: continuing from ${from} (step ${step}); later checkpoints were set aside`);
+  }
   const { microBatches, pairing, negatives, weightDecay } = cfg;
   const engine =
     opts.engine ??
@@ -160,7 +185,14 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
     const { callbacks, metrics, checkpointer } = standardCallbacks(cfg, opts, out, engine);
     const { train, val, transforms, onSkip } = opts;
     const trainer = new Trainer({ model, engine, config: cfg, train, val, transforms, callbacks, onSkip });
-    if (opts.resume) await trainer.resume(path.join(out, "checkpoints"));
+    if (opts.resume) {
+      const from = await trainer.resume(ckptDir);
+      log(
+        from === null
+          ? `resume: no checkpoint in ${ckptDir}; starting at step 0`
+          : `resume: resumed from step ${trainer.resumedFrom} of ${cfg.steps} (${from})`,
+      );
+    }
     const fit = await trainer.fit();
     const last = metrics.last;
     const result: TrainAvcResult = {

@@ -29,7 +29,14 @@ import {
 } from "../data";
 import type { L3Net } from "../models";
 import { ConfigError, L3kitError, yieldToEventLoop } from "../util";
-import { type CheckpointState, readLatestCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint";
+import {
+  type CheckpointState,
+  checkpointProblem,
+  newestIntactCheckpoint,
+  readLatestCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint";
 import type { TrainAvcConfig } from "./config";
 import type { TrainingEngine } from "./engine";
 import { learningRateAt } from "./schedule";
@@ -252,6 +259,18 @@ export class Trainer {
   async resume(dir: string): Promise<string | null> {
     const latest = await readLatestCheckpoint(dir);
     if (!latest) return null;
+    // A damaged newest checkpoint is refused before anything is loaded, naming the newest intact one.
+    const problem = await checkpointProblem(latest);
+    if (problem !== null) {
+      const intact = await newestIntactCheckpoint(dir, latest);
+      throw new L3kitError(
+        `cannot resume: the newest checkpoint is damaged (${problem}). ` +
+          (intact
+            ? `The newest intact checkpoint is ${intact.dir} (step ${intact.step}); resume from it with --resume --resume-from ${intact.dir} (library: trainAvc({ resume: true, resumeFrom: "${intact.dir}" })), which sets the damaged ones aside`
+            : "No intact checkpoint is left; start the run again without --resume (or in a new --out folder)"),
+        { subject: latest, reason: "bad-checkpoint" },
+      );
+    }
     const { state: st, optimizer } = await restoreCheckpoint(latest, this.model);
     const cfg = this.config;
     const pairing = st.config.pairing ?? "sampled";

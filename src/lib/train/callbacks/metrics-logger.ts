@@ -1,6 +1,6 @@
 /** MetricsLogger: writes metrics.jsonl, one row per `logEvery` steps, with validation fields on evaluation rows. */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { writeFileAtomic } from "../../util";
+import { writeError, writeFileAtomic } from "../../util";
 import type { StepInfo, Trainer, TrainerCallback } from "../trainer";
 
 /** One line of metrics.jsonl. Validation fields appear on evaluation rows. */
@@ -113,7 +113,11 @@ export class MetricsLogger implements TrainerCallback {
       row.valAccuracy = ev.valAccuracy;
       await this.opts.onEval?.({ step: ev.step, valLoss: ev.valLoss, valAccuracy: ev.valAccuracy, n: ev.n }, row);
     }
-    appendFileSync(this.opts.file, `${JSON.stringify(row)}\n`);
+    try {
+      appendFileSync(this.opts.file, `${JSON.stringify(row)}\n`);
+    } catch (err) {
+      throw writeError(this.opts.file, err);
+    }
     this.last = row;
     this.window = emptyWindow();
     await this.opts.onRow?.(row);
