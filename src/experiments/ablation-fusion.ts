@@ -8,6 +8,7 @@
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { buildL3Net, countL3Params, FUSION_KINDS, L3_PRESET_NAMES } from "../lib/models";
+import { DEFAULT_LOCALIZATION_PROTOCOL, LOCALIZATION_PROTOCOLS } from "../lib/eval";
 import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
 import { formatTrainSummary, trainAvc } from "../lib/train";
 import { writeJsonAtomic } from "../lib/util";
@@ -21,6 +22,7 @@ import {
   modelConfigOf,
   prepareCache,
   prepareDataset,
+  recipeLine,
   splitOf,
   summarizeTraining,
   TRAIN_HELP,
@@ -28,7 +30,7 @@ import {
   type TrainingRecord,
   trainingRecord,
 } from "./common";
-import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
+import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, LOC_PROTOCOL_HELP, type ProbeBaselineCache } from "./evaluate";
 import type { Experiment } from "./types";
 
 export interface AblationConfig {
@@ -41,7 +43,7 @@ export interface AblationConfig {
   heads: string[];
   data: DataSection;
   train: TrainSection;
-  eval: { [K in keyof EvalSettings]: EvalSettings[K] } & { [key: string]: number | boolean };
+  eval: { [K in keyof EvalSettings]: EvalSettings[K] } & { [key: string]: number | boolean | string };
 }
 
 /** What one finished (head, seed) cell recorded (`cell.json`). */
@@ -83,7 +85,15 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
     heads: [...FUSION_KINDS],
     data: { ...DEFAULT_DATA, synthClips: 600 },
     train: { ...EXPERIMENT_TRAIN, steps: 500, evalEvery: 250, valPairs: 512, checkpointEvery: 250, maxSeconds: 0 },
-    eval: { avcPairs: 512, probes: true, locPerClip: 2, probeEpochs: 20, probeLabelsPerClass: 5, seed: 0 },
+    eval: {
+      avcPairs: 512,
+      probes: true,
+      locPerClip: 2,
+      locProtocol: DEFAULT_LOCALIZATION_PROTOCOL,
+      probeEpochs: 20,
+      probeLabelsPerClass: 5,
+      seed: 0,
+    },
   } as never,
   profiles: {
     ci: {
@@ -94,11 +104,18 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       "eval.probeEpochs": 30,
     },
   },
-  choices: { preset: L3_PRESET_NAMES, heads: FUSION_KINDS, ...DATA_CHOICES, ...TRAIN_SECTION_CHOICES },
+  choices: {
+    preset: L3_PRESET_NAMES,
+    heads: FUSION_KINDS,
+    ...DATA_CHOICES,
+    ...TRAIN_SECTION_CHOICES,
+    "eval.locProtocol": LOCALIZATION_PROTOCOLS,
+  },
   help: {
     ...TRAIN_HELP,
     heads: "fusion heads to compare",
     "eval.probeLabelsPerClass": "also probe with this many labelled clips per class (0: skip); the *_probe_few columns",
+    "eval.locProtocol": LOC_PROTOCOL_HELP,
     "train.steps": "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)",
   },
   async run(ctx) {
@@ -190,14 +207,24 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       manifest: data.manifestPath,
       startedAt: ctx.startedAt,
     });
+    const recipe = recipeLine({
+      preset: config.preset,
+      fusion: heads,
+      train: config.train,
+      engine,
+      seeds: ctx.seeds,
+      threads: ctx.backend.threads,
+    });
     const written = await writeResults({
       dir: ctx.out,
       table,
       provenance,
+      recipe,
       title: "Fusion-head ablation",
       extra: { timing },
       resultsRoot: ctx.resultsRoot,
       notes: [
+        `Localization: ${config.eval.locProtocol} protocol (${config.eval.locProtocol === "published" ? "boxes as annotated, every item scored, as hche11's code and EZ-VSL" : "boxes moved into the centre crop, items outside it dropped"}).`,
         `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
         ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
         "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",

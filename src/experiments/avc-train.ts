@@ -13,6 +13,7 @@ import {
   modelConfigOf,
   prepareCache,
   prepareDataset,
+  recipeLine,
   SECTION_CHOICES,
   splitOf,
   summarizeTraining,
@@ -156,7 +157,15 @@ export const avcTrain: Experiment<AvcTrainConfig> = {
       manifest: data.manifestPath,
       startedAt: ctx.startedAt,
     });
-    const written = await writeResults({ dir: ctx.out, table: rows, provenance, title: "AVC training", resultsRoot: ctx.resultsRoot });
+    const recipe = recipeLine({
+      preset: modelConfig.name,
+      fusion: modelConfig.fusion,
+      train: config.train,
+      engine,
+      seeds: ctx.seeds,
+      threads: ctx.backend.threads,
+    });
+    const written = await writeResults({ dir: ctx.out, table: rows, provenance, recipe, title: "AVC training", resultsRoot: ctx.resultsRoot });
     const summary = `avc-train: results in ${path.relative(process.cwd(), ctx.out)}/table.md`;
     return { out: ctx.out, files: written.files, summary, engine, cutShort };
   },

@@ -4,9 +4,11 @@
  * 1 s windows, 5-fold cross-validation (mean ± std) — beside random weights and MFCC statistics.
  */
 import { createHash } from "node:crypto";
+import * as path from "node:path";
 import type { ManifestRow } from "../lib/data";
 import { mfccStatsExtractor, modelFeatureExtractor, runProbeProtocol } from "../lib/eval";
 import type { TableRow } from "../lib/results";
+import { ConfigError, L3kitError } from "../lib/util";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import {
   CHECKPOINT_HELP,
@@ -44,6 +46,81 @@ export interface Esc50ProbeConfig {
   };
 }
 
+/** The clips that pretrained the encoder and the clips probed, as provenance records them. */
+export interface ProbeClipRecord {
+  pretraining: {
+    /** Where the pretraining clips came from. */
+    source: string;
+    /** The splits of that dataset the training saw: train (fitted) and val (validation); null when unknown (a loaded checkpoint). */
+    splits: string[] | null;
+    count: number | null;
+    ids: string[] | null;
+  };
+  probed: { source: string; splits: string[]; count: number; ids: string[] };
+  /**
+   * True when no probed clip was seen in pretraining (checked by id and by file), null when the
+   * pretraining clips are unknown (a loaded checkpoint: make sure it was not trained on these clips).
+   */
+  disjoint: boolean | null;
+}
+
+/**
+ * The clips `esc50-probe` probes, disjoint from the clips that pretrained the encoder, and the record
+ * of both. When the encoder was trained here on the very dataset being probed (the synthetic
+ * benchmark by default), its train split was fitted and its val split chose the checkpoint, so only
+ * the test split is probed (cross-validated in folds). A model trained on the synthetic benchmark and
+ * probed on another manifest (ESC-50) sees disjoint clips as they are. A loaded checkpoint's
+ * pretraining clips are unknown: every row is probed and `disjoint` is null.
+ */
+export function esc50ProbeClips(args: {
+  rows: readonly ManifestRow[];
+  /** The probed manifest's path. */
+  manifest: string;
+  /** The rows of the dataset the encoder was trained on here (null: the model was loaded). */
+  pretraining: { rows: readonly ManifestRow[]; manifest: string } | null;
+  /** The loaded checkpoint, when `pretraining` is null. */
+  checkpoint?: string;
+}): { rows: ManifestRow[]; record: ProbeClipRecord } {
+  const splitsOf = (rows: readonly ManifestRow[]) => [...new Set(rows.map((r) => r.split))].sort();
+  const idsOf = (rows: readonly ManifestRow[]) => rows.map((r) => r.id);
+  if (!args.pretraining) {
+    const rows = [...args.rows];
+    return {
+      rows,
+      record: {
+        pretraining: { source: `checkpoint ${args.checkpoint ?? "?"} (its training clips are not known here)`, splits: null, count: null, ids: null },
+        probed: { source: args.manifest, splits: splitsOf(rows), count: rows.length, ids: idsOf(rows) },
+        disjoint: null,
+      },
+    };
+  }
+  const seenSplits = ["train", "val"];
+  const seen = args.pretraining.rows.filter((r) => seenSplits.includes(r.split));
+  const same = path.resolve(args.pretraining.manifest) === path.resolve(args.manifest);
+  const rows = same ? args.rows.filter((r) => !seenSplits.includes(r.split)) : [...args.rows];
+  const seenIds = new Set(seen.map((r) => (same ? r.id : `${r.id}\u0000${path.resolve(r.path)}`)));
+  const seenPaths = new Set(seen.map((r) => path.resolve(r.path)));
+  const overlap = rows.filter((r) => seenPaths.has(path.resolve(r.path)) || (same && seenIds.has(r.id)));
+  if (overlap.length)
+    throw new L3kitError(
+      `${overlap.length} probe clip(s) were seen in pretraining (e.g. ${overlap[0]?.id}); probe clips must be disjoint from pretraining clips`,
+      { subject: "esc50-probe", reason: "probe-pretraining-overlap" },
+    );
+  if (rows.length === 0)
+    throw new ConfigError("no clip is left to probe once the pretraining clips (splits train and val) are set aside", {
+      subject: "data",
+      reason: "no-probe-clips",
+    });
+  return {
+    rows,
+    record: {
+      pretraining: { source: args.pretraining.manifest, splits: seenSplits, count: seen.length, ids: idsOf(seen) },
+      probed: { source: args.manifest, splits: splitsOf(rows), count: rows.length, ids: idsOf(rows) },
+      disjoint: true,
+    },
+  };
+}
+
 /** Rows without a `fold` (e.g. the synthetic benchmark) get one from a hash of their id. */
 export function withFolds(rows: readonly ManifestRow[], folds: number): ManifestRow[] {
   return rows.map((r) =>
@@ -55,7 +132,7 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
   name: "esc50-probe",
   summary: "ESC-50 protocol: audio-tower features, linear probe, 5-fold cross-validation (default: synthetic)",
   description:
-    "The paper's environmental-sound evaluation: the frozen audio tower's last conv (conv4_2, before batch norm and ReLU, as L³ and OpenL3; probe.layer=relu for after them) max-pooled to a grid (paper: 4×3×512 = 6144-d) for every 1 s window, a linear classifier per fold (L2 chosen on the next fold), window scores averaged per clip, accuracy mean ± std over the 5 official folds; beside the same network with random weights and MFCC statistics. Point it at ESC-50 with --set data.manifest=<manifest from `l3kit data esc50`>; the synthetic benchmark (default) gets folds from a hash of the clip id.",
+    "The paper's environmental-sound evaluation: the frozen audio tower's last conv (conv4_2, before batch norm and ReLU, as L³ and OpenL3; probe.layer=relu for after them) max-pooled to a grid (paper: 4×3×512 = 6144-d) for every 1 s window, a linear classifier per fold (L2 chosen on the next fold), window scores averaged per clip, accuracy mean ± std over the 5 official folds; beside the same network with random weights and MFCC statistics. Probe clips are disjoint from the clips that pretrained the encoder: trained here on the synthetic benchmark (the default), its train split was fitted and its val split chose the checkpoint, so only its test split is probed, in folds from a hash of the clip id; provenance.json lists both (probeClips). Point it at ESC-50 with --set data.manifest=<manifest from `l3kit data esc50`>.",
   defaults: {
     profile: "default",
     seed: 0,
@@ -67,13 +144,15 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     probe: { feature: "grid", layer: "conv", folds: 5, epochs: 100, labelsPerClass: 0 },
   } as never,
   profiles: {
-    ci: { ...CI_QUICK_TRAINING, "data.synthClips": 30, "probe.epochs": 20 },
+    // 60 clips of 3 classes: its test split (9 clips, never seen in pretraining) is probed in 3 folds.
+    ci: { ...CI_QUICK_TRAINING, "data.synthClips": 60, "data.synthClasses": 3, "probe.folds": 3, "probe.epochs": 20 },
   },
   choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES, "probe.layer": PROBE_LAYERS },
   help: {
     ...TRAIN_HELP,
     checkpoint: CHECKPOINT_HELP,
-    "data.manifest": "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark",
+    "data.manifest":
+      "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark's test split (its train and val splits pretrain the encoder)",
     "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
     "probe.feature": "grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)",
     "probe.layer": PROBE_LAYER_HELP,
@@ -83,11 +162,23 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
     const { log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
-    return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
+    return withEvalModel(ctx, config, async ({ model, source, training, randomWeights, pretraining }) => {
       const random = randomWeights();
       const { feature, layer } = config.probe;
-      const rows = withFolds(data.manifest.rows, config.probe.folds);
-      log(`probe: audio features of ${rows.length} clips, ${config.probe.folds}-fold cross-validation`);
+      const clips = esc50ProbeClips({
+        rows: data.manifest.rows,
+        manifest: data.manifestPath,
+        pretraining: training && pretraining ? { rows: pretraining.manifest.rows, manifest: pretraining.manifestPath } : null,
+        checkpoint: source,
+      });
+      const rows = withFolds(clips.rows, config.probe.folds);
+      log(
+        `probe: audio features of ${rows.length} clips (${clips.record.probed.splits.join(", ")}), ${config.probe.folds}-fold cross-validation; ${
+          clips.record.disjoint
+            ? `disjoint from the ${clips.record.pretraining.count} pretraining clips`
+            : "pretraining clips unknown (loaded checkpoint)"
+        }`,
+      );
       const r = await runProbeProtocol({
         rows,
         extract: modelFeatureExtractor(model, { tower: "audio", feature, layer }),
@@ -116,9 +207,13 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
         model: { source, training },
         data,
         table,
-        title: "ESC-50 protocol (audio features, 5-fold CV)",
+        title: `ESC-50 protocol (audio features, ${config.probe.folds}-fold CV)`,
+        provenanceExtra: { probeClips: clips.record },
         notes: [
           "Clip accuracy, mean ± sample std over folds; paper: L³ 79.3% on ESC-50 (SoundNet 74.2%, human 81.3%).",
+          clips.record.disjoint
+            ? `Probed clips: ${clips.record.probed.count} (${clips.record.probed.splits.join(", ")} of ${path.basename(path.dirname(clips.record.probed.source))}), none of them among the ${clips.record.pretraining.count} clips that pretrained the encoder (${clips.record.pretraining.splits?.join(" and ")} of ${path.basename(path.dirname(clips.record.pretraining.source))}); both lists are in provenance.json (probeClips).`
+            : `The encoder was loaded from ${source}: its pretraining clips are not known here, so make sure they are not the probed ones (${clips.record.probed.count} clips, listed in provenance.json).`,
           ...(config.probe.labelsPerClass > 0
             ? [`Label-scarce: each probe trained on at most ${config.probe.labelsPerClass} labelled clips per class.`]
             : []),

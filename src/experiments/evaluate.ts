@@ -12,6 +12,8 @@ import {
   evaluateLocalization,
   type FeatureExtractor,
   fixedAvcPairSource,
+  LOCALIZATION_PROTOCOLS,
+  type LocalizationProtocol,
   type LocalizationReport,
   manifestLocalizationSource,
   memoizeFeatureExtractor,
@@ -25,6 +27,7 @@ import {
 import { computeAudioInput, computeFrameInput, type L3Net } from "../lib/models";
 import { ConfigError, L3kitError } from "../lib/util";
 import { splitOf } from "./common";
+import { checkChoice } from "./config";
 
 /** The name of each tower's hand-made probe baseline in the probe results. */
 const HANDMADE_BASELINE = { vision: "colour-histogram", audio: "mfcc-stats" } as const;
@@ -45,8 +48,18 @@ export interface EvalSettings {
    * for random weights too; few labels show what the features, not the labels, carry.
    */
   probeLabelsPerClass: number;
+  /**
+   * How annotated boxes are scored against the centre-cropped maps ({@link LocalizationProtocol}):
+   * "published" (as hche11's code, EZ-VSL: boxes as annotated, every item) or "l3kit" (boxes moved into
+   * the crop, items outside it dropped).
+   */
+  locProtocol: LocalizationProtocol;
   seed: number;
 }
+
+/** `--help` text of the localization protocol keys (`eval.locProtocol`, `loc.protocol`). */
+export const LOC_PROTOCOL_HELP =
+  "published: boxes as annotated on the full frame, laid on the crop's map unadjusted, every item scored (hche11's test.py, as EZ-VSL reports); l3kit: boxes moved into the centre crop, items with no sounding box inside it dropped";
 
 /**
  * Checks the evaluation settings before any training, so that a bad `--set eval.…` fails at once
@@ -62,6 +75,7 @@ export function checkEvalSettings(settings: EvalSettings): void {
   count("locPerClip", 0);
   count("probeEpochs", 1);
   count("probeLabelsPerClass", 0);
+  checkChoice("eval.locProtocol", settings.locProtocol, LOCALIZATION_PROTOCOLS);
 }
 
 /** The suite's typed results. */
@@ -218,10 +232,13 @@ export async function evaluateSuite(
   }
   const testWithBoxes = rows.filter((r) => r.split === "test" && r.boxes?.length);
   if (settings.locPerClip > 0 && testWithBoxes.length > 0) {
-    const rep = await evaluateLocalization(model, manifestLocalizationSource(model, testWithBoxes, { perClip: settings.locPerClip }));
+    const rep = await evaluateLocalization(
+      model,
+      manifestLocalizationSource(model, testWithBoxes, { perClip: settings.locPerClip, protocol: settings.locProtocol }),
+    );
     result.localization = rep;
     log(
-      `eval: localization (${rep.method}) pointing ${rep.audioConditioned.pointing.toFixed(3)} (vision-only ${rep.visionOnly.pointing.toFixed(3)}, centre ${rep.centerPrior.pointing.toFixed(3)}), cIoU@0.5 ${rep.audioConditioned.successAt05.toFixed(3)}`,
+      `eval: localization (${rep.method}, ${rep.protocol} protocol) pointing ${rep.audioConditioned.pointing.toFixed(3)} (vision-only ${rep.visionOnly.pointing.toFixed(3)}, centre ${rep.centerPrior.pointing.toFixed(3)}), cIoU@0.5 ${rep.audioConditioned.successAt05.toFixed(3)} (vision-only ${rep.visionOnly.successAt05.toFixed(3)}, centre ${rep.centerPrior.successAt05.toFixed(3)})${rep.dropped.length ? `; ${rep.dropped.length} item(s) dropped by the protocol` : ""}`,
     );
   }
   return result;
@@ -257,7 +274,13 @@ export function evalRow(r: EvalSuiteResult): Record<string, number | null> {
     ciouAuc: r.localization?.audioConditioned.auc ?? null,
     pointingVisionOnly: r.localization?.visionOnly.pointing ?? null,
     pointingCenter: r.localization?.centerPrior.pointing ?? null,
+    ciou05VisionOnly: r.localization?.visionOnly.successAt05 ?? null,
+    ciou05Center: r.localization?.centerPrior.successAt05 ?? null,
+    ciouAucVisionOnly: r.localization?.visionOnly.auc ?? null,
+    ciouAucCenter: r.localization?.centerPrior.auc ?? null,
     distractorPointing: r.localization?.audioConditioned.distractorPointing ?? null,
+    locItems: r.localization?.audioConditioned.n ?? null,
+    locDropped: r.localization ? r.localization.dropped.length : null,
   };
 }
 

@@ -41,6 +41,8 @@ export interface Provenance {
   engine: EngineRecord | null;
   /** Set when a time guard stopped training before its steps: the results are partial. */
   cutShort: CutShortRecord | null;
+  /** The training recipe the numbers come from, as the table's header line states it (set by writeResults). */
+  recipe?: string;
   versions: Record<string, string>;
   git: { commit: string | null; dirty: boolean | null };
   dataset: { manifest: string | null; sha256: string | null };

@@ -76,7 +76,7 @@ export function toMarkdown(rows: TableRow[], digits = 4): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
   const lines = [
     `| ${cols.map(esc).join(" | ")} |`,
-    `|${cols.map((c) => (typeof rows[0]?.[c] === "number" ? " ---: " : " --- ")).join("|")}|`,
+    `|${cols.map((c) => (rows.some((r) => typeof r[c] === "number") ? " ---: " : " --- ")).join("|")}|`,
   ];
   for (const r of rows) lines.push(`| ${cols.map((c) => esc(formatCell(r[c], digits))).join(" | ")} |`);
   return `${lines.join("\n")}\n`;
@@ -100,6 +100,17 @@ export async function writeResults(args: {
   dir: string;
   table: TableRow[] | DataFrameLike;
   provenance: Provenance;
+  /**
+   * The training recipe the numbers come from (model, head, pairs, optimizer, steps, engine, seed),
+   * written as the header line under the title of `table.md` and into provenance, so that numbers of
+   * a fast recipe are never read as the paper's.
+   */
+  recipe: string;
+  /**
+   * What `table.md` shows in place of `table`, laid out for reading (e.g. metrics × model and
+   * baselines); `table.csv` and `table.json` keep `table`'s machine-readable rows.
+   */
+  markdownTable?: TableRow[];
   title?: string;
   notes?: string[];
   extra?: Record<string, TableRow[]>;
@@ -118,7 +129,8 @@ export async function writeResults(args: {
   };
   await put("table.csv", toCsv(rows, digits));
   await put("table.json", `${JSON.stringify(rows, null, 2)}\n`);
-  let md = `# ${args.title ?? args.provenance.experiment}\n\n${toMarkdown(rows, digits)}`;
+  const shown = args.markdownTable ? (cut ? args.markdownTable.map((r) => ({ ...r, cutShort: cut })) : args.markdownTable) : rows;
+  let md = `# ${args.title ?? args.provenance.experiment}\n\n**Recipe:** ${args.recipe}\n\n${toMarkdown(shown, digits)}`;
   for (const [name, extra] of Object.entries(args.extra ?? {})) {
     await put(`${name}.csv`, toCsv(extra, digits));
     md += `\n## ${name}\n\n${toMarkdown(extra, digits)}`;
@@ -127,7 +139,7 @@ export async function writeResults(args: {
   const p = args.provenance;
   md += `\nBackend ${p.backend?.name ?? "?"}${p.backend?.threads ? ` (${p.backend.threads} threads)` : ""}${p.engine ? `, engine ${p.engine.name}` : ""}, seeds ${p.seeds.join(", ")}, l3kit ${p.versions.l3kit}, commit ${p.git.commit?.slice(0, 10) ?? "?"}${p.git.dirty ? " (dirty)" : ""}, ${p.wallTimeSec} s. Full provenance: provenance.json.\n`;
   await put("table.md", md);
-  await writeJsonAtomic(path.join(args.dir, "provenance.json"), p);
+  await writeJsonAtomic(path.join(args.dir, "provenance.json"), { ...p, recipe: args.recipe });
   files.push(path.join(args.dir, "provenance.json"));
   if (args.resultsRoot) await updateResultsIndex(args.resultsRoot);
   return { dir: args.dir, files };

@@ -36,7 +36,7 @@ export {
   type VizDisplay,
   type VizDisplaySink,
 } from "./display";
-export { type Displayable, type Figure, isFigure, type PlotTrace } from "./figure";
+export { type Displayable, escapeHtml, type Figure, isFigure, type PlotTrace } from "./figure";
 export {
   type FrameGridOptions,
   frameGrid,
