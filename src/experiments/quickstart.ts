@@ -47,7 +47,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
   name: "quickstart",
   summary: "synthetic benchmark → train tiny L³-Net → AVC accuracy, probes, localization, table and plots (~10 min)",
   description:
-    "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence for a fixed number of steps, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization (beside the vision-only map and a centre prior). Writes table.{csv,md,json}, provenance.json, metrics.jsonl and plots.html.",
+    "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence for a fixed number of steps, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization — pointing game and cIoU under the published protocol (eval.locProtocol), on the realistic profile's sounding objects of 15–40% of the frame — beside the vision-only map and a centre prior. Writes table.{csv,md,json} (table.md: the recipe, then metrics × model, random weights, hand-made), provenance.json, metrics.jsonl and plots.html (the table first).",
   defaults: {
     profile: "default",
     seed: 0,
