@@ -7,6 +7,8 @@
  */
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { z } from "zod";
+import type { SampleCache } from "../lib/data";
 import { buildL3Net, countL3Params, FUSION_KINDS, L3_PRESET_NAMES } from "../lib/models";
 import { DEFAULT_LOCALIZATION_PROTOCOL, LOCALIZATION_PROTOCOLS } from "../lib/eval";
 import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
@@ -20,6 +22,7 @@ import {
   DEFAULT_DATA,
   type DataSection,
   modelConfigOf,
+  type PreparedData,
   prepareCache,
   prepareDataset,
   recipeLine,
@@ -31,7 +34,17 @@ import {
   trainingRecord,
 } from "./common";
 import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, LOC_PROTOCOL_HELP, type ProbeBaselineCache } from "./evaluate";
-import type { Experiment } from "./types";
+import type {
+  CellContext,
+  CellOutcome,
+  CellPlan,
+  CellSpec,
+  ConfigObject,
+  ConfigValue,
+  Experiment,
+  ExperimentContext,
+  ExperimentResult,
+} from "./types";
 
 export interface AblationConfig {
   [key: string]: unknown;
@@ -121,129 +134,236 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
   async run(ctx) {
     const config = ctx.config as unknown as AblationConfig;
     const { log } = ctx;
-    const heads = config.heads;
     checkEvalSettings(config.eval as EvalSettings);
-    const configs = heads.map((h) => modelConfigOf({ preset: config.preset, fusion: h }));
-    const data = await prepareDataset(config.data, log);
-    const cache = await prepareCache(config.data, data, configs[0] as ReturnType<typeof modelConfigOf>, log);
+    const prepared = await prepareAblation(config, log);
     const cellsDir = path.join(ctx.out, "cells");
     if (!ctx.resume && existsSync(cellsDir)) {
       log(`ablation: starting over (no --resume): removing ${path.relative(process.cwd(), cellsDir)}`);
       await fsp.rm(cellsDir, { recursive: true, force: true });
     }
-    const cells: AblationCell[] = [];
-    // The probes' baselines (random weights, hand-made features) are the same for every head and seed.
-    const baselineCache: ProbeBaselineCache = new Map();
-    const total = heads.length * ctx.seeds.length;
-    let n = 0;
-    for (const [hi, head] of heads.entries()) {
-      const modelConfig = configs[hi] as ReturnType<typeof modelConfigOf>;
-      for (const seed of ctx.seeds) {
-        n++;
-        const dir = path.join(cellsDir, `${head}-seed${seed}`);
-        const cellFile = path.join(dir, "cell.json");
-        const done = existsSync(cellFile) ? (JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell) : null;
-        if (done && !done.training?.cutShort) {
-          cells.push(done);
-          log(`ablation: [${n}/${total}] ${head} seed ${seed}: finished earlier, skipped`);
-          continue;
-        }
-        log(`ablation: [${n}/${total}] ${head} seed ${seed}`);
-        const model = buildL3Net(modelConfig, { seed });
-        try {
-          const train = await trainAvc({
-            model,
-            train: splitOf(cache, "train"),
-            val: splitOf(cache, "val"),
-            out: dir,
-            config: { ...config.train, seed },
-            resume: ctx.resume,
-            signal: ctx.signal,
-            onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
-          });
-          if (train.stoppedBy === "signal") {
-            log("ablation: interrupted; rerun with --resume to continue");
-            return { out: ctx.out, files: [], summary: "ablation-fusion: interrupted (rerun with --resume)" };
-          }
-          log(formatTrainSummary(train));
-          const ev = await evaluateSuite(model, {
-            cache,
-            rows: data.manifest.rows,
-            settings: { ...(config.eval as EvalSettings), seed: config.eval.seed as number },
-            log,
-            baselineCache,
-          });
-          const cell: AblationCell = {
-            head,
-            seed,
-            params: countL3Params(modelConfig).trainable,
-            steps: train.steps,
-            trainSec: train.elapsedSec,
-            bestValAccuracy: train.best?.valAccuracy ?? null,
-            metrics: evalRow(ev),
-            training: trainingRecord(`${head}-seed${seed}`, train, config.train, log),
-          };
-          await writeJsonAtomic(cellFile, cell);
-          cells.push(cell);
-        } finally {
-          model.dispose();
-        }
+    const outcomes: CellOutcome[] = [];
+    const list = listCells(config, ctx.seeds);
+    for (const [i, cell] of list.entries()) {
+      const dir = path.join(cellsDir, cell.key);
+      const done = await readFinishedCell(dir);
+      if (done) {
+        outcomes.push({ cell, ok: true, result: done as unknown as ConfigValue });
+        log(`ablation: [${i + 1}/${list.length}] ${cell.label}: finished earlier, skipped`);
+        continue;
       }
+      log(`ablation: [${i + 1}/${list.length}] ${cell.label}`);
+      const result = await runAblationCell({ ...ctx, config }, prepared, cell, dir, ctx.resume);
+      if (!result) {
+        log("ablation: interrupted; rerun with --resume to continue");
+        return { out: ctx.out, files: [], summary: "ablation-fusion: interrupted (rerun with --resume)" };
+      }
+      await writeJsonAtomic(path.join(dir, "cell.json"), result);
+      outcomes.push({ cell, ok: true, result: result as unknown as ConfigValue });
     }
-    const { table, timing, bars } = aggregateCells(heads, cells);
-    await saveHtml(
-      [ablationBars(bars, { title: `Fusion heads (${config.preset}, ${ctx.seeds.length} seed(s), mean ± std)` })],
-      path.join(ctx.out, "plots.html"),
-      { title: "ablation-fusion" },
-    );
-    const { engine, cutShort } = summarizeTraining(cells.flatMap((c) => (c.training ? [c.training] : [])));
-    const provenance = collectProvenance({
-      experiment: "ablation-fusion",
-      config,
-      seeds: ctx.seeds,
-      backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
-      engine,
-      cutShort,
-      manifest: data.manifestPath,
-      startedAt: ctx.startedAt,
+    return finishAblation(ctx, prepared, outcomes);
+  },
+  cells: ablationCellPlan() as never,
+};
+
+/** What every cell of an ablation shares: the dataset, its sample cache and the probes' baselines. */
+interface AblationPrepared {
+  data: PreparedData;
+  cache: SampleCache;
+  /** The probes' baselines (random weights, hand-made features) are the same for every head and seed. */
+  baselineCache: ProbeBaselineCache;
+}
+
+/** The cell folder's finished `cell.json`, or null when there is none or the time guard cut it short. */
+async function readFinishedCell(dir: string): Promise<AblationCell | null> {
+  const cellFile = path.join(dir, "cell.json");
+  const done = existsSync(cellFile) ? (JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell) : null;
+  return done && !done.training?.cutShort ? done : null;
+}
+
+/** Makes the dataset and the sample cache every cell trains on. */
+async function prepareAblation(config: AblationConfig, log: (line: string) => void): Promise<AblationPrepared> {
+  const modelConfig = modelConfigOf({ preset: config.preset, fusion: config.heads[0] as string });
+  const data = await prepareDataset(config.data, log);
+  const cache = await prepareCache(config.data, data, modelConfig, log);
+  return { data, cache, baselineCache: new Map() };
+}
+
+/** The (head, seed) of a cell key `<head>-seed<seed>`. */
+function cellOf(key: string): { head: string; seed: number } {
+  const m = /^(.+)-seed(-?\d+)$/.exec(key);
+  if (!m) throw new Error(`not an ablation cell: ${key}`);
+  return { head: m[1] as string, seed: Number(m[2]) };
+}
+
+/** Trains and evaluates one (head, seed) cell in `dir`; null when the signal stopped it (resumable). */
+async function runAblationCell(
+  ctx: CellContext<AblationConfig>,
+  prepared: AblationPrepared,
+  spec: CellSpec,
+  dir: string,
+  resume: boolean,
+): Promise<AblationCell | null> {
+  const { config, log } = ctx;
+  const { head, seed } = cellOf(spec.key);
+  const { data, cache, baselineCache } = prepared;
+  const modelConfig = modelConfigOf({ preset: config.preset, fusion: head });
+  const model = buildL3Net(modelConfig, { seed });
+  try {
+    const train = await trainAvc({
+      model,
+      train: splitOf(cache, "train"),
+      val: splitOf(cache, "val"),
+      out: dir,
+      config: { ...config.train, seed },
+      resume,
+      signal: ctx.signal,
+      onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
     });
-    const recipe = recipeLine({
-      preset: config.preset,
-      fusion: heads,
-      train: config.train,
-      engine,
-      seeds: ctx.seeds,
-      threads: ctx.backend.threads,
-    });
-    const written = await writeResults({
-      dir: ctx.out,
-      table,
-      provenance,
-      recipe,
-      title: "Fusion-head ablation",
-      extra: { timing },
-      resultsRoot: ctx.resultsRoot,
-      notes: [
-        `Localization: ${config.eval.locProtocol} protocol (${config.eval.locProtocol === "published" ? "boxes as annotated, every item scored, as hche11's code and EZ-VSL" : "boxes moved into the centre crop, items outside it dropped"}).`,
-        `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
-        ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
-        "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
-      ],
+    if (train.stoppedBy === "signal") return null;
+    log(formatTrainSummary(train));
+    const ev = await evaluateSuite(model, {
+      cache,
+      rows: data.manifest.rows,
+      settings: { ...(config.eval as EvalSettings), seed: config.eval.seed as number },
+      log,
+      baselineCache,
     });
     return {
-      out: ctx.out,
-      files: [...written.files, path.join(ctx.out, "plots.html")],
-      summary: `ablation-fusion: ${path.relative(process.cwd(), ctx.out) || "."}/table.md\n${(
-        await fsp.readFile(path.join(ctx.out, "table.md"), "utf8")
-      )
-        .split("\n")
-        .filter((l) => l.startsWith("|"))
-        .join("\n")}`,
-      engine,
-      cutShort,
+      head,
+      seed,
+      params: countL3Params(modelConfig).trainable,
+      steps: train.steps,
+      trainSec: train.elapsedSec,
+      bestValAccuracy: train.best?.valAccuracy ?? null,
+      metrics: evalRow(ev),
+      training: trainingRecord(`${head}-seed${seed}`, train, config.train, log),
     };
-  },
-};
+  } finally {
+    model.dispose();
+  }
+}
+
+/** A cell's result as it came back from a worker. */
+const AblationCellSchema = z.object({
+  head: z.string(),
+  seed: z.number().int(),
+  params: z.number(),
+  steps: z.number(),
+  trainSec: z.number(),
+  bestValAccuracy: z.number().nullable(),
+  metrics: z.record(z.string(), z.number().nullable()),
+  training: z
+    .object({
+      run: z.string(),
+      engine: z.object({ name: z.string(), reason: z.string() }).loose(),
+      cutShort: z.object({ step: z.number(), steps: z.number(), reason: z.string() }).loose().nullable(),
+    })
+    .optional(),
+});
+
+/** The ablation's cells: every head × every seed, in table order. */
+function listCells(config: AblationConfig, seeds: readonly number[]): CellSpec[] {
+  return config.heads.flatMap((head) => seeds.map((seed) => ({ key: `${head}-seed${seed}`, label: `${head} seed ${seed}` })));
+}
+
+/** The ablation as independent (head, seed) cells, for `--queue`. */
+function ablationCellPlan(): CellPlan<AblationConfig> {
+  return {
+    list: listCells,
+    check: (config) => checkEvalSettings(config.eval as EvalSettings),
+    prepare: (ctx) => prepareAblation(ctx.config, ctx.log),
+    run: async (ctx, prepared, cell, dir, resume) =>
+      (await runAblationCell(ctx, prepared as AblationPrepared, cell, dir, resume)) as unknown as ConfigValue | null,
+    parseResult(value, cell) {
+      const r = AblationCellSchema.safeParse(value);
+      if (!r.success) throw new Error(`the result of cell ${cell.key} is not an ablation cell: ${z.prettifyError(r.error)}`);
+      const { head, seed } = cellOf(cell.key);
+      if (r.data.head !== head || r.data.seed !== seed)
+        throw new Error(`the result of cell ${cell.key} is for ${r.data.head} seed ${r.data.seed}`);
+      return value as ConfigValue;
+    },
+    finish: (ctx, prepared, outcomes) => finishAblation(ctx, prepared as AblationPrepared, outcomes),
+  };
+}
+
+/**
+ * Writes the ablation's table (mean ± std over the finished seeds of each head), timing, plot,
+ * provenance and index. A failed cell (a queue run finishes the rest) adds a `failed_seeds` column
+ * naming the seeds that failed, a note with each error, and `failedCells` in provenance.
+ */
+async function finishAblation(
+  ctx: ExperimentContext<ConfigObject>,
+  prepared: AblationPrepared,
+  outcomes: readonly CellOutcome[],
+): Promise<ExperimentResult> {
+  const config = ctx.config as unknown as AblationConfig;
+  const heads = config.heads;
+  const { data } = prepared;
+  const cells = outcomes.flatMap((o) => (o.ok ? [o.result as unknown as AblationCell] : []));
+  const failedCells = outcomes.flatMap((o) => (o.ok ? [] : [{ cell: o.cell.key, error: o.error }]));
+  const { table, timing, bars } = aggregateCells(heads, cells);
+  if (failedCells.length)
+    for (const row of table)
+      row.failed_seeds = failedCells
+        .map((f) => cellOf(f.cell))
+        .filter((c) => c.head === row.head)
+        .map((c) => c.seed)
+        .join(" ");
+  await saveHtml(
+    [ablationBars(bars, { title: `Fusion heads (${config.preset}, ${ctx.seeds.length} seed(s), mean ± std)` })],
+    path.join(ctx.out, "plots.html"),
+    { title: "ablation-fusion" },
+  );
+  const { engine, cutShort } = summarizeTraining(cells.flatMap((c) => (c.training ? [c.training] : [])));
+  const provenance = collectProvenance({
+    experiment: "ablation-fusion",
+    config,
+    seeds: ctx.seeds,
+    backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
+    engine,
+    cutShort,
+    manifest: data.manifestPath,
+    startedAt: ctx.startedAt,
+  });
+  if (failedCells.length) (provenance as unknown as Record<string, unknown>).failedCells = failedCells;
+  const recipe = recipeLine({
+    preset: config.preset,
+    fusion: heads,
+    train: config.train,
+    engine,
+    seeds: ctx.seeds,
+    threads: ctx.backend.threads,
+  });
+  const written = await writeResults({
+    dir: ctx.out,
+    table,
+    provenance,
+    recipe,
+    title: "Fusion-head ablation",
+    extra: { timing },
+    resultsRoot: ctx.resultsRoot,
+    notes: [
+      `Localization: ${config.eval.locProtocol} protocol (${config.eval.locProtocol === "published" ? "boxes as annotated, every item scored, as hche11's code and EZ-VSL" : "boxes moved into the centre crop, items outside it dropped"}).`,
+      `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
+      ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
+      "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
+      ...failedCells.map((f) => `FAILED: cell ${f.cell} (its seed is left out of the head's mean; see failed_seeds): ${f.error}`),
+    ],
+  });
+  return {
+    out: ctx.out,
+    files: [...written.files, path.join(ctx.out, "plots.html")],
+    summary: `ablation-fusion: ${path.relative(process.cwd(), ctx.out) || "."}/table.md\n${(
+      await fsp.readFile(path.join(ctx.out, "table.md"), "utf8")
+    )
+      .split("\n")
+      .filter((l) => l.startsWith("|"))
+      .join("\n")}`,
+    engine,
+    cutShort,
+    ...(failedCells.length ? { failedCells } : {}),
+  };
+}
 
 /** A bar of the ablation plot: one metric of one head, mean ± std over seeds. */
 type Bar = { group: string; metric: string; mean: number; std: number };

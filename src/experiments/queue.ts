@@ -270,6 +270,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   // What the last run's cells share (its data), kept for its next cell.
   let shared: { run: string; prepared: Promise<unknown> } | null = null;
   let jobsDone = 0;
+  // Cells whose result was handed to BullMQ, until it records them (then "finished" is logged).
+  const running = new Map<string, { what: string; t0: number }>();
   let worker: import("../lib/queue").QueueWorker | undefined;
   const handler = async (data: unknown, job: import("../lib/queue").JobInfo): Promise<unknown> => {
     let p: CheckedPayload;
@@ -310,7 +312,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
         log(`worker ${name}: interrupted ${p.exp.name} ${p.cell.key}; it goes back to the queue`);
         throw new InterruptedJobError();
       }
-      log(`worker ${name}: finished ${p.exp.name} ${p.cell.key} (job ${job.id}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      running.set(job.id, { what: `${p.exp.name} ${p.cell.key}`, t0 });
       return result;
     } catch (err) {
       if (!(err instanceof InterruptedJobError))
@@ -333,7 +335,20 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
-    worker = await startWorker({ target, queueName, concurrency: opts.concurrency, lockSec: opts.lockSec, name, log, handler });
+    worker = await startWorker({
+      target,
+      queueName,
+      concurrency: opts.concurrency,
+      lockSec: opts.lockSec,
+      name,
+      log,
+      handler,
+      onCompleted: (id) => {
+        const r = running.get(id);
+        running.delete(id);
+        if (r) log(`worker ${name}: finished ${r.what} (job ${id}) in ${((Date.now() - r.t0) / 1000).toFixed(1)} s`);
+      },
+    });
     log(
       `worker ${name}: waiting for jobs on ${target.redacted} (queue ${queueNameOf(queueName)}, concurrency ${opts.concurrency ?? 1}, backend ${backend.name}, artifacts ${opts.artifacts ? artifacts : "none (a temp folder)"})`,
     );

@@ -254,6 +254,10 @@ export async function startWorker(opts: {
   name?: string;
   log?: (line: string) => void;
   handler: (data: unknown, job: JobInfo) => Promise<unknown>;
+  /** Called when BullMQ has recorded a job's result (the job is then complete; a worker that lost its lock never gets here). */
+  onCompleted?: (id: string) => void;
+  /** Called when a try of a job failed and BullMQ has recorded it. */
+  onFailed?: (id: string, error: string) => void;
 }): Promise<QueueWorker> {
   const { Worker, UnrecoverableError, WaitingError } = require("bullmq") as typeof import("bullmq");
   const log = opts.log ?? (() => {});
@@ -302,6 +306,10 @@ export async function startWorker(opts: {
     },
   );
   worker.on("error", (err) => log(`worker: ${redactCredentials(errorMessage(err))}`));
+  worker.on("completed", (job) => opts.onCompleted?.(job.id ?? "?"));
+  worker.on("failed", (job, err) => {
+    if (job) opts.onFailed?.(job.id ?? "?", redactCredentials(errorMessage(err)));
+  });
   const closed = worker.run().catch((err) => log(`worker: ${redactCredentials(errorMessage(err))}`));
   await worker.waitUntilReady();
   let closing: Promise<void> | undefined;
