@@ -103,9 +103,15 @@ export async function readLatestCheckpoint(root: string): Promise<string | null>
  * `optimizer.bin` decodes. Reads the files; changes nothing.
  */
 export async function checkpointProblem(dir: string): Promise<string | null> {
+  const file = path.join(dir, "trainer.json");
   try {
-    const st = JSON.parse(await fsp.readFile(path.join(dir, "trainer.json"), "utf8")) as Partial<CheckpointState>;
-    if (typeof st?.step !== "number") return `${path.join(dir, "trainer.json")}: no step recorded`;
+    let st: Partial<CheckpointState>;
+    try {
+      st = JSON.parse(await fsp.readFile(file, "utf8")) as Partial<CheckpointState>;
+    } catch (err) {
+      return `${file}: ${err instanceof SyntaxError ? `not valid JSON (${err.message})` : errorMessage(err)}`;
+    }
+    if (typeof st?.step !== "number") return `${file}: no step recorded`;
     await readModelWeights(dir);
     await loadBundle(path.join(dir, "optimizer.bin"));
     return null;

@@ -164,6 +164,26 @@ export async function removeStaleTempFiles(dir: string): Promise<string[]> {
 }
 
 /**
+ * The real reason a recursive mkdir of `abs` failed: Node reports some failures (a read-only file
+ * system) as ENOENT, so the first missing folder is made on its own to get the system's error.
+ */
+async function mkdirCause(abs: string, err: unknown): Promise<unknown> {
+  let first = abs;
+  for (let p = abs; ; p = path.dirname(p)) {
+    if (await exists(p)) break;
+    first = p;
+    if (path.dirname(p) === p) break;
+  }
+  try {
+    await fsp.mkdir(first);
+    await fsp.rmdir(first).catch(() => {});
+    return err;
+  } catch (e) {
+    return e;
+  }
+}
+
+/**
  * Checks, before any work, that `dir` can be written to: creates it (and its parents) when missing,
  * and writes and removes a probe file in it. Throws a {@link ConfigError} naming `subject` (an
  * option such as `--out`) and the path: "is a file, not a folder", "is not writable (permission
@@ -176,10 +196,12 @@ export async function checkWritableDir(dir: string, subject = "--out"): Promise<
   if (st && !st.isDirectory()) throw fail("is a file, not a folder", "not-a-folder");
   try {
     await fsp.mkdir(abs, { recursive: true });
-  } catch (err) {
+  } catch (first) {
+    const err = await mkdirCause(abs, first);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOTDIR" || code === "EEXIST") throw fail("cannot be created: a part of its path is a file", "not-a-folder", err);
-    throw fail(`cannot be created: ${writeError(abs, err).message.replace(`${abs}: `, "")}`, writeError(abs, err).reason, err);
+    const e = writeError(abs, err, "x");
+    throw fail(`cannot be created: ${e.message.replace(`${abs}: x: `, "")}`, e.reason, err);
   }
   const probe = tempPathFor(path.join(abs, "write-check"));
   try {
@@ -193,7 +215,7 @@ export async function checkWritableDir(dir: string, subject = "--out"): Promise<
           ? "is on a read-only file system"
           : e.reason === "disk-full"
             ? "cannot be written: the disk is full"
-            : `cannot be written: ${e.message.replace(`${abs}: `, "")}`;
+            : `cannot be written: ${e.message.replace(`${abs}: cannot write: `, "")}`;
     throw fail(why, e.reason, err);
   } finally {
     await fsp.rm(probe, { force: true }).catch(() => {});
