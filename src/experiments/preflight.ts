@@ -56,7 +56,8 @@ export async function preflightExperiment(name: string, config: ConfigObject, ou
   await checkWritableDir(out, "--out");
   const data = isObject(config.data) ? config.data : null;
   if (!data) return;
-  if (typeof data.cacheRoot === "string") await checkWritableDir(data.cacheRoot, "data.cacheRoot");
+  // checked without being created: nothing is made before the run starts (the data steps make it)
+  if (typeof data.cacheRoot === "string") await checkWritableDir(data.cacheRoot, "data.cacheRoot", { create: false });
   if (typeof data.manifest === "string" && data.manifest) {
     const file = path.resolve(data.manifest);
     if (!existsSync(file)) throw new ConfigError(`manifest not found: ${file}`, { subject: "data.manifest", reason: "missing" });

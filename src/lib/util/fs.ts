@@ -179,7 +179,7 @@ async function mkdirCause(abs: string, err: unknown): Promise<unknown> {
     await fsp.rmdir(first).catch(() => {});
     return err;
   } catch (e) {
-    return e;
+    return (e as NodeJS.ErrnoException).code === "EEXIST" ? err : e;
   }
 }
 
@@ -188,14 +188,21 @@ async function mkdirCause(abs: string, err: unknown): Promise<unknown> {
  * and writes and removes a probe file in it. Throws a {@link ConfigError} naming `subject` (an
  * option such as `--out`) and the path: "is a file, not a folder", "is not writable (permission
  * denied)", "is on a read-only file system", "the disk is full". Returns the absolute path.
+ * With `create: false` a missing folder is not left behind: its first missing ancestor is made and
+ * removed again, which proves that the folder could be made.
  */
-export async function checkWritableDir(dir: string, subject = "--out"): Promise<string> {
+export async function checkWritableDir(dir: string, subject = "--out", opts: { create?: boolean } = {}): Promise<string> {
   const abs = path.resolve(dir);
   const fail = (why: string, reason: string, cause?: unknown) => new ConfigError(`${abs} ${why}`, { subject, reason, cause });
   const st = await fsp.stat(abs).catch(() => null);
   if (st && !st.isDirectory()) throw fail("is a file, not a folder", "not-a-folder");
   try {
-    await fsp.mkdir(abs, { recursive: true });
+    if (st || opts.create !== false) await fsp.mkdir(abs, { recursive: true });
+    else {
+      const cause = await mkdirCause(abs, null);
+      if (cause !== null) throw cause;
+      return abs;
+    }
   } catch (first) {
     const err = await mkdirCause(abs, first);
     const code = (err as NodeJS.ErrnoException).code;
