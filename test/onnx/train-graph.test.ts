@@ -20,7 +20,7 @@ import { initBackend } from "../../src/lib/backend";
 import { buildL3Net, FUSION_KINDS, type L3Net, onnxRuntimeStatus } from "../../src/lib/models";
 import { buildTrainGraph, trainNames } from "../../src/lib/models/onnx/train-graph";
 import { inBatchLogits, inBatchLossAndAccuracy, inBatchPairs } from "../../src/lib/train";
-import { hwioToOihw } from "../../src/lib/train/onnx-engine";
+import { hwioToOihw, nchwcBlockSize } from "../../src/lib/train/onnx-engine";
 import { kinkFreeBatchNorm, kinkFreeInputs, randomInputs, randomizeBatchNorm } from "./helpers";
 
 const ort = onnxRuntimeStatus();
@@ -52,8 +52,16 @@ async function gradients(model: L3Net, pairing: Pairing, batch: number, inputs: 
     },
     trainable.map((v) => v.variable),
   );
-  const info = buildTrainGraph(model.graph, { batch, pairing: { kind: pairing, negatives: NEGATIVES }, mode: "gradients", weightDecay: 0 });
   const { Tensor, InferenceSession } = require("onnxruntime-node");
+  // the engine's conv path: NCHWc Convs where the CPU provider has them
+  const nchwcBlock = await nchwcBlockSize(require("onnxruntime-node"));
+  const info = buildTrainGraph(model.graph, {
+    batch,
+    pairing: { kind: pairing, negatives: NEGATIVES },
+    mode: "gradients",
+    weightDecay: 0,
+    nchwcBlock,
+  });
   const session = await InferenceSession.create(info.bytes, { intraOpNumThreads: 2, executionMode: "sequential" });
   const N = info.combinations;
   const targets = new Float32Array(N * 2);

@@ -35,14 +35,16 @@ const CONFIG: Partial<TrainAvcConfig> = {
 };
 
 /**
- * Two engines' loss curves agree: within 1e-3 (relative) over the first 3 steps, and within 15%
+ * Two engines' loss curves agree: within 1e-3 (relative) over the first 3 steps, and within 25%
  * at every step after (5% on average). Float32 rounding differs between the engines (summation
  * order), and Adam's first updates are ≈ lr·sign(g), so a gradient component that is ≈ 0 moves by
  * ±lr in either direction: the curves drift apart step by step (measured: 5e-6 at step 1, 8e-4 at
  * step 4, up to 4–5% by step 20 on this fixture). The mel models' input batch norm adds two such
  * components (its γ and β barely move the loss: the first conv's batch norm undoes them), and the
- * drift grew to 11% at step 18 (sampled pairs; 2.7% on average). Training here is that sensitive
- * anyway: tfjs against itself with one kernel scaled by 1 + 1e-6 drifts 3% by step 15.
+ * drift grew to 11% at step 18 (sampled pairs; 2.7% on average), and to 17% there (2.5% on
+ * average) once the onnx engine's convs ran on NCHWc kernels, another summation order. Training
+ * here is that sensitive anyway: tfjs against itself with one kernel scaled by 1 + 1e-6 drifts 3%
+ * by step 15. A wrong gradient shows in the first three steps.
  */
 function assertCloseCurves(got: ReturnType<typeof curve>, want: ReturnType<typeof curve>, what: string): void {
   assert.equal(got.length, want.length, `${what}: rows`);
@@ -52,7 +54,7 @@ function assertCloseCurves(got: ReturnType<typeof curve>, want: ReturnType<typeo
     assert.equal(row.step, ref.step);
     const rel = Math.abs(row.loss - ref.loss) / Math.abs(ref.loss);
     meanRel += rel / got.length;
-    assert.ok(rel <= (row.step <= 3 ? 1e-3 : 0.15), `${what} step ${row.step}: loss ${row.loss} vs ${ref.loss}`);
+    assert.ok(rel <= (row.step <= 3 ? 1e-3 : 0.25), `${what} step ${row.step}: loss ${row.loss} vs ${ref.loss}`);
   });
   assert.ok(meanRel <= 0.05, `${what}: mean relative difference ${meanRel}`);
 }
@@ -183,10 +185,14 @@ test("the same config and seed train byte-identical runs on onnx", { skip }, asy
 test("train.device=webgpu either trains or fails at once with a clear error naming the key", { skip }, async () => {
   const model = buildL3Net("tiny", { seed: 1 });
   try {
-    const engine = await createTrainingEngine(model, { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 0 }, {
-      engine: "onnx",
-      device: "webgpu",
-    });
+    const engine = await createTrainingEngine(
+      model,
+      { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 0 },
+      {
+        engine: "onnx",
+        device: "webgpu",
+      },
+    );
     // a machine with a WebGPU adapter: the engine says where it runs
     assert.match(engine.reason, /webgpu/);
     await engine.dispose();

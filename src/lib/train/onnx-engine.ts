@@ -15,7 +15,7 @@ import {
   type OrtSessionLike as OrtSession,
   type OrtTensorLike as OrtTensor,
 } from "../models/onnx";
-import { buildEvalGraph, buildTrainGraph, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
+import { buildEvalGraph, buildTrainGraph, nchwcProbeModel, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
 import { ConfigError, errorMessage, L3kitError } from "../util";
 import type { EngineOptions, EngineStepConfig, EvalTotals, StepResult, TrainingEngine } from "./engine";
 import type { AdamState } from "./optimizer";
@@ -86,6 +86,8 @@ export class OnnxTrainingEngine implements TrainingEngine {
     private readonly cfg: EngineStepConfig,
     private readonly sessionOptions: Record<string, unknown>,
     reason: string,
+    /** onnxruntime's NCHWc block size for the training graph's convs (0: plain Conv). */
+    private readonly nchwcBlock = 0,
   ) {
     this.reason = reason;
     this.conv = new Set(model.graph.nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])));
@@ -135,6 +137,7 @@ export class OnnxTrainingEngine implements TrainingEngine {
         pairing: { kind: this.cfg.pairing, negatives: this.cfg.negatives },
         mode: "step",
         weightDecay: this.cfg.weightDecay,
+        nchwcBlock: this.nchwcBlock,
       });
       s = this.createSession(info.bytes, arenaFor(this.model, batch)).then((session) => ({ session, info }));
       this.steps.set(batch, s);
@@ -300,6 +303,27 @@ export class OnnxTrainingEngine implements TrainingEngine {
   }
 }
 
+let nchwcBlockProbe: Promise<number> | undefined;
+
+/**
+ * onnxruntime's NCHWc block size on this CPU (8 with AVX2, 16 with AVX-512), read once from a
+ * one-op session; 0 where the CPU provider has no NCHWc kernels.
+ */
+export function nchwcBlockSize(ort: Ort): Promise<number> {
+  nchwcBlockProbe ??= (async () => {
+    try {
+      const session = await ort.InferenceSession.create(nchwcProbeModel(), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+      const out = await session.run({ x: new ort.Tensor("float32", new Float32Array(4), [1, 4, 1, 1]) });
+      await session.release();
+      const block = Number(out.y?.dims[1] ?? 0);
+      return block > 4 ? block : 0;
+    } catch {
+      return 0;
+    }
+  })();
+  return nchwcBlockProbe;
+}
+
 /** Builds the onnxruntime engine; throws a {@link ConfigError} when onnxruntime-node does not load or the config cannot run on it. */
 export async function createOnnxTrainingEngine(
   model: L3Net,
@@ -321,8 +345,10 @@ export async function createOnnxTrainingEngine(
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   };
-  const why = `${opts.reason ? `${opts.reason}; ` : ""}onnxruntime-node ${version}, ${device}, ${threads} thread${threads === 1 ? "" : "s"}`;
-  const engine = new OnnxTrainingEngine(ort, model, step, sessionOptions, why);
+  // NCHWc kernels are the CPU provider's own; its block size follows the CPU's vector width
+  const nchwcBlock = device === "cpu" ? await nchwcBlockSize(ort) : 0;
+  const why = `${opts.reason ? `${opts.reason}; ` : ""}onnxruntime-node ${version}, ${device}, ${threads} thread${threads === 1 ? "" : "s"}${nchwcBlock ? `, NCHWc block ${nchwcBlock}` : ""}`;
+  const engine = new OnnxTrainingEngine(ort, model, step, sessionOptions, why, nchwcBlock);
   // fail now, with the reason (e.g. no WebGPU adapter), rather than at the first step
   if (device !== "cpu") await engine.checkDevice();
   return engine;
