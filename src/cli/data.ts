@@ -1,6 +1,10 @@
 import type { Command } from "commander";
 import { ALLOW_FAILURES_HELP, finishBatch, intArg } from "./shared";
 
+/** `--shard` help of `data cache` and `data synth`. */
+const SHARD_HELP =
+  "do only shard i of N (numbered from 0; clips split by a hash of their id), into <out>/parts/<i>-of-<N>/; run all N (a Slurm array: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT, a Kubernetes Indexed Job: $JOB_COMPLETION_INDEX/N, GNU parallel), then `l3kit data merge <out>`";
+
 function buildReport(
   what: string,
   r: {
@@ -33,9 +37,14 @@ export function registerDataCommand(program: Command): void {
     .option("--duration <sec>", "clip duration in seconds (default: the profile's)")
     .option("--size <WxH>", "frame size (default: the profile's)")
     .option("--fps <f>", "frames per second (default: the profile's)")
-    .option("--profile <name>", "tiny (tests/CI), default, or realistic (as tiny, with sounding objects covering 15–40% of the frame, for cIoU)", "default")
+    .option(
+      "--profile <name>",
+      "tiny (tests/CI), default, or realistic (as tiny, with sounding objects covering 15–40% of the frame, for cIoU)",
+      "default",
+    )
     .option("--concurrency <n>", "clips encoded at once (default: cores)")
     .option("--overwrite", "replace an existing dataset in --out")
+    .option("--shard <i/N>", SHARD_HELP)
     .action(async (opts) => {
       const { synthCommand } = require("../lib/data") as typeof import("../lib/data");
       await synthCommand(opts);
@@ -60,11 +69,24 @@ export function registerDataCommand(program: Command): void {
     .option("--concurrency <n>", "parallel clip decodes", "2")
     .option("--split <name>", "only rows of this split")
     .option("--limit <n>", "only the first N rows")
+    .option("--shard <i/N>", SHARD_HELP)
     .option("--allow-failures", ALLOW_FAILURES_HELP)
     .action(async (opts) => {
       const { cacheCommand } = require("../lib/data") as typeof import("../lib/data");
       const r = await cacheCommand(opts);
       finishBatch("clip(s)", r.skipped.length, r.clips + r.skipped.length, opts.allowFailures);
+    });
+
+  data
+    .command("merge")
+    .description(
+      "Join the shards of a sharded build (`data cache --shard i/N` or `data synth --shard i/N` with this --out) into one cache or dataset, byte for byte what one process writes",
+    )
+    .argument("<out>", "the --out folder the shards were built with (they are in <out>/parts/<i>-of-<N>/)")
+    .option("--keep-parts", "keep <out>/parts after merging (default: removed)")
+    .action(async (out: string, opts: { keepParts?: boolean }) => {
+      const { mergeCommand } = require("../lib/data") as typeof import("../lib/data");
+      await mergeCommand(out, opts);
     });
 
   data

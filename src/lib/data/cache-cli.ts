@@ -1,9 +1,11 @@
 import { createHash } from "node:crypto";
+import * as path from "node:path";
 import * as cliProgress from "cli-progress";
 import type { FrameSize } from "../media";
 import { ConfigError, checkWritableDir } from "../util";
 import { type CacheBuildResult, type CacheProgress, buildSampleCache } from "./cache";
 import { loadManifest } from "./manifest";
+import { parseShardSpec, shardPartDir } from "./shard";
 
 /**
  * Options of `l3kit data cache` (strings are accepted for numbers, as a CLI parser gives them).
@@ -43,6 +45,11 @@ export interface CacheCommandOptions {
   stream?: NodeJS.WriteStream;
   /** Where the final summary goes (default: a line on stdout). */
   log?: (line: string) => void;
+  /**
+   * `i/N`: decode only the clips of shard i of N (by a hash of the clip id) into `<out>/parts/<i>-of-<N>/`;
+   * `l3kit data merge <out>` joins the N parts into the cache a one-process build writes.
+   */
+  shard?: string;
 }
 
 function num(v: number | string | undefined, key: string, fallback?: number): number {
@@ -96,7 +103,9 @@ export function cacheRate(p: CacheProgress): { rate: number; etaSec: number } {
 export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuildResult> {
   // Before the manifest is read or any clip decoded: the output must be a writable folder.
   if (!opts.out) throw new ConfigError("is required", { subject: "--out" });
-  await checkWritableDir(opts.out, "--out");
+  const shard = opts.shard === undefined ? undefined : parseShardSpec(opts.shard);
+  const out = shard ? path.join(opts.out, shardPartDir(shard)) : opts.out;
+  await checkWritableDir(out, "--out");
   const manifest = await loadManifest(opts.manifest);
   let rows = manifest.rows;
   if (opts.split) rows = rows.filter((r) => r.split === opts.split);
@@ -159,7 +168,8 @@ export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuil
   try {
     result = await buildSampleCache({
       manifest: { rows, file: manifest.file, hash },
-      out: opts.out,
+      out,
+      partition: shard,
       perClip: num(opts.perClip, "perClip"),
       frameSize: parseCacheFrameSize(opts.frameSize),
       sampleRate: num(opts.sampleRate, "sampleRate", 48000),
@@ -180,5 +190,6 @@ export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuil
   );
   for (const s of result.skipped.slice(0, 20)) log(`  skipped ${s.id} (${s.reason}): ${s.message}`);
   if (result.skipped.length > 20) log(`  ... and ${result.skipped.length - 20} more (see index.json)`);
+  if (shard) log(`shard ${shard.index}/${shard.count} done; when all ${shard.count} are, join them: l3kit data merge ${opts.out}`);
   return result;
 }

@@ -28,6 +28,7 @@ import {
 } from "../util";
 import { manifestHash } from "./manifest";
 import type { AvcClip, AvcPair } from "./sampler";
+import { type ShardSpec, shardOfId } from "./shard";
 import type { ManifestRow } from "./types";
 
 /** Settings that define a sample cache's content (a rerun with other settings is refused). */
@@ -103,7 +104,14 @@ export interface SampleCacheIndex {
   /** One entry per planned shard; null until it is written. */
   shards: Array<CacheShard | null>;
   complete: boolean;
-  updatedAt: string;
+  /**
+   * Set in a part of a sharded build (`--shard i/N`): its shard files hold only the clips whose id
+   * hashes to shard `index` of `count` ({@link shardOfId}); `data merge` joins the parts. A part is
+   * not a cache: {@link openSampleCache} refuses it.
+   */
+  partition?: ShardSpec;
+  /** Written by older versions; the index has no timestamps now, so equal builds give equal bytes. */
+  updatedAt?: string;
 }
 
 /** Progress of a cache build. */
@@ -137,6 +145,8 @@ export interface BuildSampleCacheOptions extends Partial<Omit<SampleCacheConfig,
   onProgress?: (p: CacheProgress) => void;
   /** Decoder (default media's readSamples); injectable for other backends and tests. */
   decode?: typeof readSamples;
+  /** Decode only the clips of this shard ({@link shardOfId}) and mark the index as a part (see {@link SampleCacheIndex.partition}). */
+  partition?: ShardSpec;
 }
 
 /** What {@link buildSampleCache} did. */
@@ -152,6 +162,7 @@ export interface CacheBuildResult {
 }
 
 const MAGIC = "L3KCACHE";
+/** Bytes of a shard file's header. */
 const HEADER_BYTES = 32;
 
 /** Name of shard `i`'s file. */
@@ -209,7 +220,10 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   await checkWritableDir(dir, "out");
   await claimCacheFolder(dir, config, { hash, rows: rows.length }, numShards);
   await removeStaleTempFiles(dir);
-  const index = openOrCreateIndex(dir, config, { file: m.file, hash, rows: rows.length }, numShards, audioSamples);
+  const partition = opts.partition ? { index: opts.partition.index, count: opts.partition.count } : undefined;
+  const index = openOrCreateIndex(dir, config, { file: m.file, hash, rows: rows.length }, numShards, audioSamples, partition);
+  const mine = (row: ManifestRow) => !partition || shardOfId(row.id, partition.count) === partition.index;
+  const rowsTotal = partition ? rows.filter(mine).length : rows.length;
 
   // Shards recorded as done whose file is missing or has the wrong size are rebuilt.
   let shardsResumed = 0;
@@ -219,7 +233,7 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     const file = path.join(dir, s.file);
     if (existsSync(file) && statSync(file).size === s.bytes) {
       shardsResumed++;
-      clipsResumed += s.rows[1] - s.rows[0];
+      clipsResumed += rows.slice(s.rows[0], s.rows[1]).filter(mine).length;
     } else index.shards[i] = null;
   });
 
@@ -227,7 +241,7 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   const pool = new Pool(opts.concurrency ?? 2);
   const progress: CacheProgress = {
     clipsDone: clipsResumed,
-    clipsTotal: rows.length,
+    clipsTotal: rowsTotal,
     clipsResumed,
     samplesDone: index.shards.reduce((s, x) => s + (x?.numSamples ?? 0), 0),
     shardsDone: shardsResumed,
@@ -243,16 +257,20 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
     const start = s * config.clipsPerShard;
     const end = Math.min(rows.length, start + config.clipsPerShard);
     const results = await Promise.all(
-      rows.slice(start, end).map((row, j) =>
-        pool.run(async () => {
-          const res = await decodeClip(row, start + j, config, audioSamples, decode);
-          progress.clipsDone++;
-          if ("skip" in res) progress.skipped++;
-          else progress.samplesDone += res.clip.times.length;
-          progress.elapsedSec = (Date.now() - t0) / 1000;
-          opts.onProgress?.({ ...progress, id: row.id });
-          return res;
-        }),
+      rows.slice(start, end).flatMap((row, j) =>
+        mine(row)
+          ? [
+              pool.run(async () => {
+                const res = await decodeClip(row, start + j, config, audioSamples, decode);
+                progress.clipsDone++;
+                if ("skip" in res) progress.skipped++;
+                else progress.samplesDone += res.clip.times.length;
+                progress.elapsedSec = (Date.now() - t0) / 1000;
+                opts.onProgress?.({ ...progress, id: row.id });
+                return res;
+              }),
+            ]
+          : [],
       ),
     );
     const good = results.flatMap((r) => ("skip" in r ? [] : [r]));
@@ -268,7 +286,6 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
       bytes: buf.length,
       skipped: results.flatMap((r) => ("skip" in r ? [r.skip] : [])),
     };
-    index.updatedAt = new Date().toISOString();
     index.complete = index.shards.every((x) => x !== null);
     await writeJsonAtomic(indexFile, index);
     shardsBuilt++;
@@ -278,7 +295,6 @@ export async function buildSampleCache(opts: BuildSampleCacheOptions): Promise<C
   }
   if (!index.complete || numShards === 0) {
     index.complete = true;
-    index.updatedAt = new Date().toISOString();
     await writeJsonAtomic(indexFile, index);
   }
   const done = index.shards as CacheShard[];
@@ -404,6 +420,7 @@ function openOrCreateIndex(
   manifest: SampleCacheIndex["manifest"],
   numShards: number,
   audioSamples: number,
+  partition?: ShardSpec,
 ): SampleCacheIndex {
   if (!existsSync(path.join(dir, "index.json"))) {
     return {
@@ -415,12 +432,16 @@ function openOrCreateIndex(
       headerBytes: HEADER_BYTES,
       shards: new Array(numShards).fill(null),
       complete: false,
-      updatedAt: new Date().toISOString(),
+      ...(partition ? { partition } : {}),
     };
   }
   const index = readIndex(dir);
+  delete index.updatedAt;
   const same =
-    JSON.stringify(index.config) === JSON.stringify(config) && index.manifest.hash === manifest.hash && index.shards.length === numShards;
+    JSON.stringify(index.config) === JSON.stringify(config) &&
+    index.manifest.hash === manifest.hash &&
+    index.shards.length === numShards &&
+    JSON.stringify(index.partition ?? null) === JSON.stringify(partition ?? null);
   if (!same) {
     throw new ConfigError(
       "a cache with different settings or another manifest is already there; use a new folder or delete it " +
@@ -540,6 +561,7 @@ function frameStride([w, h]: readonly [number, number]): number {
   return align4(w * h * 3);
 }
 
+/** Writes a shard file's header (magic, format, sample count, frame size, audio length and format). */
 function writeHeader(buf: Uint8Array, numSamples: number, c: SampleCacheConfig, audioSamples: number): void {
   const dv = new DataView(buf.buffer, buf.byteOffset, HEADER_BYTES);
   for (let i = 0; i < MAGIC.length; i++) buf[i] = MAGIC.charCodeAt(i);
@@ -564,6 +586,7 @@ function writeAudio(buf: Uint8Array, off: number, a: Float32Array, format: "int1
   }
 }
 
+/** Reads and checks a cache folder's `index.json` (any format error named). */
 function readIndex(dir: string): SampleCacheIndex {
   const file = path.join(dir, "index.json");
   let index: SampleCacheIndex;
@@ -661,6 +684,11 @@ export class SampleCache {
     opts: OpenSampleCacheOptions = {},
   ) {
     this.index = readIndex(dir);
+    if (this.index.partition)
+      throw new L3kitError(
+        `this is shard ${this.index.partition.index} of ${this.index.partition.count} of a sharded cache build, not a cache: join the shards with \`l3kit data merge ${path.dirname(path.dirname(dir))}\``,
+        { subject: dir, reason: "cache-part" },
+      );
     if (!this.index.complete && !opts.allowPartial) {
       throw new L3kitError("cache is not complete (run the build again to finish it, or pass allowPartial)", {
         subject: dir,
@@ -880,3 +908,6 @@ function checkShardFile(file: string, s: CacheShard, index: SampleCacheIndex): s
 export function openSampleCache(dir: string, opts: OpenSampleCacheOptions = {}): SampleCache {
   return new SampleCache(path.resolve(dir), opts);
 }
+
+/** What `cache-merge.ts` (`data merge`) needs of this module; not part of the public API. */
+export const sampleCacheInternals = { readIndex, shardFile, frameStride, writeHeader, claimCacheFolder, HEADER_BYTES };

@@ -4,7 +4,15 @@
  */
 import { SingleBar } from "cli-progress";
 import { ConfigError } from "../../util";
-import { generateSynthDataset, SYNTH_PROFILES, type SynthDatasetResult, type SynthProfileName, type SynthProgress } from "./generate";
+import { parseShardSpec } from "../shard";
+import {
+  generateSynthDataset,
+  generateSynthShard,
+  SYNTH_PROFILES,
+  type SynthDatasetResult,
+  type SynthProfileName,
+  type SynthProgress,
+} from "./generate";
 
 /** Options as the CLI gives them (strings or numbers). */
 export interface SynthCommandOptions {
@@ -19,6 +27,8 @@ export interface SynthCommandOptions {
   profile?: string;
   concurrency?: string | number;
   overwrite?: boolean;
+  /** `i/N`: make only shard i of N (by a hash of the clip id) into `<out>/parts/<i>-of-<N>/`; `data merge` joins them. */
+  shard?: string;
   /** No progress output (also when L3KIT_QUIET=1). */
   quiet?: boolean;
   /** Where progress and the summary go (default process.stderr / process.stdout). */
@@ -51,8 +61,10 @@ function fmtTime(sec: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
 }
 
-/** Runs `data synth` from CLI options; resolves with the generation result. */
-export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult> {
+/** Runs `data synth` from CLI options; resolves with the generation result (null for one shard). */
+export async function synthCommand(opts: SynthCommandOptions & { shard?: undefined }): Promise<SynthDatasetResult>;
+export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult | null>;
+export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult | null> {
   if (!opts.out) throw new ConfigError("is required", { subject: "--out" });
   const clips = num(opts.clips, "clips", true);
   if (clips === undefined) throw new ConfigError("is required", { subject: "--clips" });
@@ -90,8 +102,9 @@ export async function synthCommand(opts: SynthCommandOptions): Promise<SynthData
           }
         }
       };
+  const shard = opts.shard === undefined ? undefined : parseShardSpec(opts.shard);
   try {
-    const res = await generateSynthDataset({
+    const args = {
       out: opts.out,
       clips,
       seed,
@@ -103,7 +116,16 @@ export async function synthCommand(opts: SynthCommandOptions): Promise<SynthData
       concurrency: num(opts.concurrency, "concurrency", true),
       overwrite: opts.overwrite,
       onProgress,
-    });
+    };
+    if (shard) {
+      const { dir, part } = await generateSynthShard({ ...args, shard });
+      bar?.stop();
+      (opts.summaryStream ?? process.stdout).write(
+        `synth: shard ${shard.index}/${shard.count}: ${part.rows.length} of ${clips} clips in ${dir} (${part.elapsedSec.toFixed(1)} s); when all ${shard.count} shards are done: l3kit data merge ${opts.out}\n`,
+      );
+      return null;
+    }
+    const res = await generateSynthDataset(args);
     bar?.stop();
     if (!quiet) {
       const out = opts.summaryStream ?? process.stdout;

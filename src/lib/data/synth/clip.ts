@@ -171,6 +171,11 @@ export function synthPathAt(p: SynthPath, t: number, duration: number): [number,
   return [Math.min(p.clamp[1], Math.max(p.clamp[0], x)), Math.min(p.clamp[3], Math.max(p.clamp[2], y))];
 }
 
+/** The id of the synthetic benchmark's clip `index`: `clip-000042`. */
+export function synthClipId(index: number): string {
+  return `clip-${String(index).padStart(6, "0")}`;
+}
+
 /**
  * Plans clip `index` of class `classIndex`: objects, paths, background, occlusion, noise and levels.
  * The plan depends only on (seed, index, classIndex, classes, cfg).
@@ -265,7 +270,7 @@ export function planSynthClip(
   return {
     ...cfg,
     index,
-    id: `clip-${String(index).padStart(6, "0")}`,
+    id: synthClipId(index),
     classIndex,
     label: cls.name,
     frames: synthFrameCount(cfg),

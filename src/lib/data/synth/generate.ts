@@ -13,6 +13,7 @@ import {
   ConfigError,
   errorMessage,
   exists,
+  L3kitError,
   mapPool,
   Rng,
   removeStaleTempFiles,
@@ -21,6 +22,7 @@ import {
   writeJsonAtomic,
 } from "../../util";
 import { saveManifest } from "../manifest";
+import { findShardParts, type ShardSpec, shardOfId, shardPartDir } from "../shard";
 import type { BoxFrame, ManifestRow } from "../types";
 import { type SynthKnownAnswers, synthKnownAnswers } from "./baselines";
 import { type SynthClass, synthClasses } from "./classes";
@@ -30,6 +32,7 @@ import {
   type SynthClipSpec,
   type SynthOcclusion,
   type SynthRenderConfig,
+  synthClipId,
   synthesizeSynthClipAudio,
 } from "./clip";
 import { synthReadme } from "./readme";
@@ -111,6 +114,11 @@ export interface SynthDatasetOptions {
    * Default: a line on stderr, so a repair is never silent.
    */
   onRepair?: (repair: SynthRepair) => void;
+  /**
+   * Make only the clips of this shard (by a hash of the clip id), into `<out>/parts/<i>-of-<N>/`;
+   * {@link mergeSynthParts} joins the N parts into the dataset one process writes.
+   */
+  shard?: ShardSpec;
 }
 
 /** A clip of an earlier run that failed its check on resume and was made again. */
@@ -360,7 +368,8 @@ async function checkExistingClip(
 async function prepareFolder(out: string, params: SynthParams, overwrite: boolean): Promise<void> {
   await fsp.mkdir(out, { recursive: true });
   const cfgFile = path.join(out, "synth-config.json");
-  const entries = (await fsp.readdir(out)).filter((e) => !e.startsWith("."));
+  // `parts/`: the shards of a sharded generation, being merged into this folder
+  const entries = (await fsp.readdir(out)).filter((e) => !e.startsWith(".") && e !== "parts");
   if (await exists(cfgFile)) {
     const old = JSON.parse(await fsp.readFile(cfgFile, "utf8")) as SynthParams;
     if (!overwrite && JSON.stringify(old) === JSON.stringify(params)) return; // resume: finished clips are reused
@@ -428,11 +437,115 @@ export async function makeSynthClip(
  */
 export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<SynthDatasetResult> {
   const params = resolveSynthParams(opts);
+  if (opts.shard) throw new ConfigError("use generateSynthShard for one shard", { subject: "shard" });
   const out = path.resolve(opts.out);
+  await prepareFolder(out, params, opts.overwrite ?? false);
+  const made = await makeSynthClips(out, params, opts);
+  return writeSynthDataset(out, params, made);
+}
+
+/** What {@link makeSynthClips} made: rows (paths relative to the folder) and clip facts, in clip order, and timing. */
+interface SynthClipsMade {
+  rows: ManifestRow[];
+  clips: SynthClipInfo[];
+  elapsedSec: number;
+  reused: number;
+  repairs: SynthRepair[];
+  bytes: number;
+}
+
+/** One shard's part (`synth-part.json` in `<out>/parts/<i>-of-<N>/`): what {@link mergeSynthParts} joins. */
+export interface SynthPart extends SynthClipsMade {
+  kind: "l3kit-synth-part";
+  shard: ShardSpec;
+  params: SynthParams;
+}
+
+/** The file of a synthetic-benchmark shard's part. */
+export const SYNTH_PART_FILE = "synth-part.json";
+
+/**
+ * Makes the clips of one shard (`opts.shard`, by a hash of the clip id) into `<out>/parts/<i>-of-<N>/`
+ * (resumable like a whole dataset) and writes its {@link SYNTH_PART_FILE} last, atomically.
+ */
+export async function generateSynthShard(opts: SynthDatasetOptions & { shard: ShardSpec }): Promise<{ dir: string; part: SynthPart }> {
+  const params = resolveSynthParams(opts);
+  const dir = path.join(path.resolve(opts.out), shardPartDir(opts.shard));
+  await prepareFolder(dir, params, opts.overwrite ?? false);
+  const made = await makeSynthClips(dir, params, opts);
+  const part: SynthPart = { kind: "l3kit-synth-part", shard: { index: opts.shard.index, count: opts.shard.count }, params, ...made };
+  await writeJsonAtomic(path.join(dir, SYNTH_PART_FILE), part);
+  return { dir, part };
+}
+
+/**
+ * Joins the N parts of a sharded generation in `out` (see {@link generateSynthShard}): moves their
+ * clips into `out/clips/`, and writes the manifest, clips.jsonl, metadata and README one process
+ * would write (the same bytes), then removes `out/parts` unless `keepParts`.
+ */
+export async function mergeSynthParts(out: string, opts: { keepParts?: boolean } = {}): Promise<SynthDatasetResult> {
+  const root = path.resolve(out);
+  const parts = await findShardParts(root);
+  const loaded: SynthPart[] = [];
+  for (const p of parts) {
+    const file = path.join(p.dir, SYNTH_PART_FILE);
+    if (!(await exists(file)))
+      throw new L3kitError(`has no ${SYNTH_PART_FILE}: this shard's generation has not finished; run it again (it resumes), then merge`, {
+        subject: p.dir,
+        reason: "bad-part",
+      });
+    const part = JSON.parse(await fsp.readFile(file, "utf8")) as SynthPart;
+    if (part.kind !== "l3kit-synth-part" || part.shard?.index !== p.spec.index || part.shard?.count !== p.spec.count)
+      throw new L3kitError(`${SYNTH_PART_FILE} is not shard ${p.spec.index}/${p.spec.count}'s`, { subject: p.dir, reason: "bad-part" });
+    if (JSON.stringify(part.params) !== JSON.stringify((loaded[0] ?? part).params))
+      throw new ConfigError("this shard was made with other parameters than shard 0; make it again", {
+        subject: p.dir,
+        reason: "mismatch",
+      });
+    loaded.push(part);
+  }
+  const params = (loaded[0] as SynthPart).params;
+  await prepareFolder(root, params, false);
+  await fsp.mkdir(path.join(root, "clips"), { recursive: true });
+  const sums: string[] = [];
+  for (const [k, part] of loaded.entries()) {
+    const dir = (parts[k] as { dir: string }).dir;
+    for (const row of part.rows) {
+      const from = path.join(dir, row.path);
+      const to = path.join(root, row.path);
+      if (await exists(from)) await fsp.rename(from, to);
+      else if (!(await exists(to))) throw new L3kitError(`clip ${row.id} is missing (${from})`, { subject: dir, reason: "missing-clip" });
+    }
+    const journal = await fsp.readFile(path.join(dir, SYNTH_SUMS_FILE), "utf8").catch(() => "");
+    sums.push(...journal.split("\n").filter((l) => l.trim()));
+  }
+  await writeFileAtomic(path.join(root, SYNTH_SUMS_FILE), sums.length ? `${sums.sort().join("\n")}\n` : "");
+  const pairs = loaded.flatMap((p) => p.rows.map((row, j) => ({ row, info: p.clips[j] as SynthClipInfo })));
+  pairs.sort((a, b) => a.info.index - b.info.index);
+  if (pairs.length !== params.clips)
+    throw new L3kitError(`the parts hold ${pairs.length} clips, the dataset has ${params.clips}`, {
+      subject: root,
+      reason: "missing-clip",
+    });
+  const result = await writeSynthDataset(root, params, {
+    rows: pairs.map((p) => p.row),
+    clips: pairs.map((p) => p.info),
+    elapsedSec: Math.max(...loaded.map((p) => p.elapsedSec)),
+    reused: loaded.reduce((n, p) => n + p.reused, 0),
+    repairs: loaded.flatMap((p) => p.repairs),
+    bytes: loaded.reduce((n, p) => n + p.bytes, 0),
+  });
+  if (!opts.keepParts) await fsp.rm(path.join(root, "parts"), { recursive: true, force: true });
+  return result;
+}
+
+/** Makes (or reuses, checked) every clip of the dataset in `out`, or of `opts.shard` only. */
+async function makeSynthClips(out: string, params: SynthParams, opts: SynthDatasetOptions): Promise<SynthClipsMade> {
+  const shard = opts.shard;
+  const mine = (index: number) => !shard || shardOfId(synthClipId(index), shard.count) === shard.index;
   const concurrency = opts.concurrency ?? Math.max(2, os.availableParallelism?.() ?? os.cpus().length);
   if (!(Number.isInteger(concurrency) && concurrency >= 1))
     throw new ConfigError(`must be an integer >= 1, got ${concurrency}`, { subject: "concurrency" });
-  await prepareFolder(out, params, opts.overwrite ?? false);
   const classes = synthClasses(params.classes);
   const classOf = synthClassAssignment(params.clips, params.classes, params.seed);
   const splitOf = synthSplitAssignment(classOf, params.seed, params.splits);
@@ -463,7 +576,9 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
   let done = 0;
   let reused = 0;
   let totalBytes = 0;
-  const results = await mapPool(classOf, concurrency, async (classIndex, i) => {
+  const total = classOf.filter((_, i) => mine(i)).length;
+  const all = await mapPool(classOf, concurrency, async (classIndex, i) => {
+    if (!mine(i)) return null;
     const spec = planSynthClip(cfg, classes, params.seed, i, classIndex);
     const rel = `clips/${spec.id}.mp4`;
     const file = path.join(out, rel);
@@ -489,12 +604,12 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
       const rate = elapsedSec > 0 ? done / elapsedSec : 0;
       opts.onProgress({
         done,
-        total: params.clips,
+        total,
         reused,
         repaired: repairs.length,
         elapsedSec,
         clipsPerSec: rate,
-        etaSec: rate > 0 ? (params.clips - done) / rate : Number.NaN,
+        etaSec: rate > 0 ? (total - done) / rate : Number.NaN,
         id: spec.id,
       });
     }
@@ -525,9 +640,22 @@ export async function generateSynthDataset(opts: SynthDatasetOptions): Promise<S
     };
     return { row, info };
   });
-  const elapsedSec = (Date.now() - start) / 1000;
-  const rows = results.map((r) => r.row);
-  const clips = results.map((r) => r.info);
+  const results = all.filter((r): r is { row: ManifestRow; info: SynthClipInfo } => r !== null);
+  return {
+    rows: results.map((r) => r.row),
+    clips: results.map((r) => r.info),
+    elapsedSec: (Date.now() - start) / 1000,
+    reused,
+    repairs,
+    bytes: totalBytes,
+  };
+}
+
+/** Writes a dataset's manifest, clips.jsonl, metadata.json and README.md from its clips (all of them, in clip order). */
+async function writeSynthDataset(out: string, params: SynthParams, made: SynthClipsMade): Promise<SynthDatasetResult> {
+  const { rows, clips, elapsedSec, reused, repairs } = made;
+  const totalBytes = made.bytes;
+  const classes = synthClasses(params.classes);
   const manifestPath = path.join(out, "manifest.jsonl");
   await saveManifest(
     manifestPath,
