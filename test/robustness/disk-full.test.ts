@@ -64,6 +64,46 @@ describe("disk full (tmpfs)", { skip }, () => {
     disk.free();
   });
 
+  test("saveCheckpoint on a full disk: the error names the checkpoint and no temp folder stays", async () => {
+    const { buildL3Net } = await import("../../src/lib/models");
+    const { saveCheckpoint, DEFAULT_TRAIN_CONFIG } = await import("../../src/lib/train");
+    const model = buildL3Net("tiny", { seed: 1 });
+    const root = path.join(disk.dir, "ckpt");
+    disk.fill(200);
+    try {
+      await assert.rejects(
+        saveCheckpoint(
+          root,
+          "step-00000002",
+          model,
+          { step: 0, m: {}, v: {} },
+          {
+            step: 2,
+            epoch: 0,
+            pairsPerEpoch: 16,
+            sampler: {} as never,
+            best: null,
+            elapsedSec: 0,
+            config: DEFAULT_TRAIN_CONFIG,
+          },
+        ),
+        (err: unknown) => {
+          assert.ok(err instanceof L3kitError, String(err));
+          assert.equal(err.reason, "disk-full");
+          assert.match(
+            err.message,
+            new RegExp(`^${root}/step-00000002: cannot write the checkpoint \\(.*\\): .*no space left on device \\(ENOSPC\\)`),
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(root), []);
+    } finally {
+      model.dispose();
+      disk.free();
+    }
+  });
+
   test("synthetic generation on a full disk fails; after freeing space the resumed run gives a clean run's clips", async () => {
     const clean = tempDir();
     try {

@@ -12,7 +12,7 @@
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { ConfigError, errorMessage, tempPathFor } from "../util";
+import { ConfigError, errorMessage, tempPathFor, writeError } from "../util";
 import { MediaError, type MediaErrorReason } from "./errors";
 import { ffmpegPaths } from "./ffmpeg";
 import { probeMedia } from "./probe";
@@ -118,7 +118,11 @@ export async function encodeVideo(opts: EncodeVideoOptions): Promise<EncodeVideo
   if (!(fps > 0) || !Number.isFinite(fps)) throw bad(`fps must be > 0, got ${fps}`);
   if (opts.audio && !(opts.audio.sampleRate > 0)) throw bad(`audio sampleRate must be > 0, got ${opts.audio.sampleRate}`);
   const frameBytes = width * height * 3;
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  try {
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+  } catch (err) {
+    throw writeError(path.dirname(file), err, "cannot create the folder");
+  }
   const tmp = tempPathFor(file);
   const hasAudio = !!opts.audio && opts.audio.samples.length > 0;
   const args = encodeVideoArgs({ ...opts, hasAudio, sampleRate: opts.audio?.sampleRate, output: tmp });

@@ -2,7 +2,7 @@ import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import type { AvcSamplerState } from "../data";
 import { type L3Net, loadWeightsInto, readModelWeights, saveModel } from "../models";
-import { errorMessage, L3kitError, tempPathFor, writeJsonAtomic } from "../util";
+import { errorMessage, L3kitError, tempPathFor, writeError, writeJsonAtomic } from "../util";
 import { loadBundle, saveBundle, type TensorBundle } from "./bundle";
 import type { TrainAvcConfig } from "./config";
 import type { AdamState } from "./optimizer";
@@ -41,8 +41,8 @@ export async function saveCheckpoint(
 ): Promise<string> {
   const final = path.join(root, name);
   const tmp = tempPathFor(path.join(root, name));
-  await fsp.mkdir(tmp, { recursive: true });
   try {
+    await fsp.mkdir(tmp, { recursive: true });
     await saveModel(model, tmp, { step: state.step, epoch: state.epoch, best: state.best });
     const bundle: TensorBundle = {};
     for (const [k, v] of Object.entries(optimizer.m)) bundle[`m/${k}`] = v;
@@ -57,8 +57,16 @@ export async function saveCheckpoint(
     await fsp.rename(tmp, final);
     if (old) await fsp.rm(old, { recursive: true, force: true });
   } catch (err) {
-    await fsp.rm(tmp, { recursive: true, force: true });
-    throw err;
+    await fsp.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    const e = writeError(final, err, "cannot write the checkpoint");
+    // a file of the temp folder failed: name the checkpoint (and the file) instead of the temp path
+    if (e.subject?.startsWith(tmp))
+      throw new L3kitError(`cannot write the checkpoint (${path.relative(tmp, e.subject)}): ${e.message.slice(e.subject.length + 2)}`, {
+        subject: final,
+        reason: e.reason,
+        cause: err,
+      });
+    throw e;
   }
   if (name !== "best") await writeJsonAtomic(path.join(root, "latest.json"), { name, step: state.step });
   return final;
@@ -155,8 +163,7 @@ export async function newestIntactCheckpoint(root: string, except?: string): Pro
 export async function rollBackToCheckpoint(dir: string): Promise<number> {
   const abs = path.resolve(dir);
   const problem = existsSync(abs) ? await checkpointProblem(abs) : "no such folder";
-  if (problem !== null)
-    throw new L3kitError(`cannot resume from this checkpoint: ${problem}`, { subject: abs, reason: "bad-checkpoint" });
+  if (problem !== null) throw new L3kitError(`cannot resume from this checkpoint: ${problem}`, { subject: abs, reason: "bad-checkpoint" });
   const step = (await checkpointStep(abs)) as number;
   const root = path.dirname(abs);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
