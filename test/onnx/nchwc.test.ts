@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { initBackend } from "../../src/lib/backend";
 import { buildL3Net, onnxRuntimeStatus } from "../../src/lib/models";
-import { buildTrainGraph, trainNames } from "../../src/lib/models/onnx/train-graph";
+import { buildEvalGraph, buildTrainGraph, trainNames } from "../../src/lib/models/onnx/train-graph";
 import { hwioToOihw, nchwcBlockSize } from "../../src/lib/train/onnx-engine";
 import { kinkFreeBatchNorm, kinkFreeInputs } from "./helpers";
 
@@ -72,5 +72,42 @@ describe("ONNX training graph: NCHWc convs", { skip, timeout: 300_000 }, () => {
     const worst = rel.sort((a, b) => b.rel - a.rel)[0];
     assert.ok(Math.sqrt(diff / norm) <= 1e-3, `gradient vector differs by ${Math.sqrt(diff / norm)} (L2, relative)`);
     assert.ok((worst?.rel ?? 1) <= 0.1, `${worst?.name}: gradient differs by ${worst?.rel} (L2, relative)`);
+  });
+
+  it("lite: the blocked evaluation graph's logits equal the plain one's", async (t) => {
+    const runtime = require("onnxruntime-node");
+    const block = await nchwcBlockSize(runtime);
+    if (!block) return t.skip("this CPU provider has no NCHWc kernels");
+    const model = buildL3Net({ preset: "lite", fusion: "concat" }, { seed: "nchwc-eval" });
+    kinkFreeBatchNorm(model, "nchwc-eval-bn");
+    const batch = 2;
+    const inputs = kinkFreeInputs(model, batch, "nchwc-eval-x");
+    const shapeOf = (name: string) => [batch, ...(model.graph.nodes.find((n) => n.name === name)?.shape ?? [])];
+    const conv = new Set(model.graph.nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])));
+    const run = async (nchwcBlock: number) => {
+      const bytes = buildEvalGraph(model.graph, batch, nchwcBlock);
+      const session = await runtime.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+      const feeds: Record<string, unknown> = {
+        frames: new runtime.Tensor("float32", inputs.frames, shapeOf(model.graph.outputs.frames)),
+        audio: new runtime.Tensor("float32", inputs.audio, shapeOf(model.graph.outputs.audio)),
+      };
+      const wanted = new Set<string>(session.inputNames);
+      for (const v of model.namedVariables()) {
+        const d = v.variable.dataSync() as Float32Array;
+        const a = conv.has(v.name) ? hwioToOihw(d, v.variable.shape) : { data: d, shape: [...v.variable.shape] };
+        const name = v.trainable ? trainNames.param(v.name) : trainNames.stat(v.name);
+        if (wanted.has(name)) feeds[name] = new runtime.Tensor("float32", a.data, a.shape);
+      }
+      const out = await session.run(feeds);
+      await session.release();
+      return { blocked: Buffer.from(bytes).toString("latin1").includes("com.microsoft.nchwc"), logits: out.logits.data as Float32Array };
+    };
+    const plain = await run(0);
+    const blocked = await run(block);
+    assert.equal(blocked.blocked, true, "no NCHWc op in the evaluation graph built with a block size");
+    const scale = Math.max(...plain.logits.map(Math.abs));
+    plain.logits.forEach((v, i) =>
+      assert.ok(Math.abs((blocked.logits[i] as number) - v) <= 1e-4 * scale, `logit ${i}: ${blocked.logits[i]} vs ${v}`),
+    );
   });
 });

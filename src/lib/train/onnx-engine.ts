@@ -225,7 +225,7 @@ export class OnnxTrainingEngine implements TrainingEngine {
   private evalSession(batch: number): Promise<OrtSession> {
     let s = this.evals.get(batch);
     if (!s) {
-      s = this.createSession(buildEvalGraph(this.model.graph, batch));
+      s = this.createSession(buildEvalGraph(this.model.graph, batch, this.nchwcBlock));
       this.evals.set(batch, s);
     }
     return s;
