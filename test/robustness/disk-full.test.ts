@@ -8,6 +8,8 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generateSynthDataset, SYNTH_SUMS_FILE, type SynthRepair } from "../../src/lib/data/synth";
 import { encodeVideo, MediaError } from "../../src/lib/media";
+import { buildL3Net } from "../../src/lib/models";
+import { DEFAULT_TRAIN_CONFIG, saveCheckpoint } from "../../src/lib/train";
 import { L3kitError, writeFileAtomic } from "../../src/lib/util";
 import { tempDir } from "../helpers";
 import { mountSmallDisk, type SmallDisk, smallDiskSkip } from "./disk";
@@ -65,8 +67,6 @@ describe("disk full (tmpfs)", { skip }, () => {
   });
 
   test("saveCheckpoint on a full disk: the error names the checkpoint and no temp folder stays", async () => {
-    const { buildL3Net } = await import("../../src/lib/models");
-    const { saveCheckpoint, DEFAULT_TRAIN_CONFIG } = await import("../../src/lib/train");
     const model = buildL3Net("tiny", { seed: 1 });
     const root = path.join(disk.dir, "ckpt");
     disk.fill(200);

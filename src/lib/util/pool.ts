@@ -37,10 +37,29 @@ export class Pool {
   }
 }
 
-/** Maps over items with at most `concurrency` in flight; keeps order. */
+/**
+ * Maps over items with at most `concurrency` in flight; keeps order. On the first failure no more
+ * items start, and it rejects with that error once the items already running have settled (so none
+ * of them is still writing when the caller handles the error).
+ */
 export async function mapPool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const pool = new Pool(concurrency);
-  return Promise.all(items.map((item, i) => pool.run(() => fn(item, i))));
+  let failure: { error: unknown } | null = null;
+  const settled = await Promise.allSettled(
+    items.map((item, i) =>
+      pool.run(async () => {
+        if (failure) return undefined as R;
+        try {
+          return await fn(item, i);
+        } catch (error) {
+          failure ??= { error };
+          throw error;
+        }
+      }),
+    ),
+  );
+  if (failure) throw (failure as { error: unknown }).error;
+  return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
 }
 
 /**
