@@ -1,7 +1,7 @@
 // `npm run bench` (`l3kit bench`): speed and memory of l3kit on this machine, written to
 // bench-results/<date>.json and <date>.md, with the summary table printed.
 //
-//   node --import tsx bench/index.ts [--quick] [--presets tiny,lite] [--backends wasm,cpu] [--only train] …
+//   node --import tsx bench/cli.ts [--quick] [--presets tiny,lite] [--backends wasm,cpu] [--only train] …
 //
 // Each measurement runs in a child process (bench/worker.ts), so each backend starts clean and the
 // peak RSS is per job: training-step and forward samples/s per preset and tfjs backend, ONNX forward
@@ -12,7 +12,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Command } from "commander";
 import { buildL3Graph, L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
 import { ConfigError, errorMessage, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
 import type {
@@ -744,15 +743,4 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
   await writeFileAtomic(report.files.md, `${md}\n`);
   if (opts.print ?? true) process.stdout.write(`${md}\nwritten: ${report.files.json}, ${report.files.md}\n`);
   return report;
-}
-
-if (require.main === module) {
-  const program = new Command("bench");
-  // the options are defined once, in the CLI
-  const { registerBenchCommand } = require("../src/cli/bench") as typeof import("../src/cli/bench");
-  registerBenchCommand(program);
-  program.parseAsync(["node", "bench", "bench", ...process.argv.slice(2)]).catch((err) => {
-    console.error(`bench: ${errorMessage(err)}`);
-    process.exit(1);
-  });
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../lib/util";
-import type { ConfigObject, ConfigValue } from "./types";
+import type { ConfigChoices, ConfigObject, ConfigValue } from "./types";
 
 function isObject(v: unknown): v is Record<string, ConfigValue> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -45,8 +45,7 @@ export function suggest(name: string, candidates: string[]): string | undefined 
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/** Config keys with a fixed set of values: dotted key → the values it accepts (an array value: each element). */
-export type ConfigChoices = Readonly<Record<string, readonly string[]>>;
+export type { ConfigChoices } from "./types";
 
 /**
  * Throws a ConfigError unless `value` is one of `allowed`, naming the key, the allowed values and

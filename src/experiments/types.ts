@@ -1,6 +1,8 @@
 import type { BackendInfo } from "../lib/backend";
 import type { CutShortRecord, EngineRecord } from "../lib/results";
-import type { ConfigChoices } from "./config";
+
+/** Config keys with a fixed set of values: dotted key → the values it accepts (an array value: each element). */
+export type ConfigChoices = Readonly<Record<string, readonly string[]>>;
 
 /** A nested plain-data config: numbers, strings, booleans, arrays and nested objects. */
 export type ConfigValue = number | string | boolean | null | ConfigValue[] | { [key: string]: ConfigValue };

@@ -106,8 +106,7 @@ describe("ONNX training graph: NCHWc convs", { skip, timeout: 300_000 }, () => {
     const blocked = await run(block);
     assert.equal(blocked.blocked, true, "no NCHWc op in the evaluation graph built with a block size");
     const scale = Math.max(...plain.logits.map(Math.abs));
-    plain.logits.forEach((v, i) =>
-      assert.ok(Math.abs((blocked.logits[i] as number) - v) <= 1e-4 * scale, `logit ${i}: ${blocked.logits[i]} vs ${v}`),
-    );
+    for (const [i, v] of plain.logits.entries())
+      assert.ok(Math.abs((blocked.logits[i] as number) - v) <= 1e-4 * scale, `logit ${i}: ${blocked.logits[i]} vs ${v}`);
   });
 });

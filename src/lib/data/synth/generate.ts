@@ -24,8 +24,8 @@ import {
 import { saveManifest } from "../manifest";
 import { findShardParts, type ShardSpec, shardOfId, shardPartDir } from "../shard";
 import type { BoxFrame, ManifestRow } from "../types";
-import { type SynthKnownAnswers, synthKnownAnswers } from "./baselines";
-import { type SynthClass, synthClasses } from "./classes";
+import { synthKnownAnswers } from "./baselines";
+import { synthClasses } from "./classes";
 import {
   createSynthClipRenderer,
   planSynthClip,
@@ -35,13 +35,13 @@ import {
   synthClipId,
   synthesizeSynthClipAudio,
 } from "./clip";
+import type { SynthMetadata, SynthParams, SynthProfileName } from "./metadata";
 import { synthReadme } from "./readme";
+
+export type { SynthMetadata, SynthParams, SynthProfileName } from "./metadata";
 
 /** Bumped whenever the same seed would give different clips. */
 export const SYNTH_GENERATOR_VERSION = "1.0.0";
-
-/** Named size/rate/duration (and object size) presets. */
-export type SynthProfileName = "tiny" | "default" | "realistic";
 
 /**
  * `tiny`: 64×64, 8 fps, 3 s — tests and CI (the models' tiny preset crops 64×64 directly).
@@ -144,31 +144,6 @@ export interface SynthClipInfo {
   f0: number;
   rate: number;
   clippedSamples: number;
-}
-
-/** The resolved parameters of a dataset (what must match to resume into a folder). */
-export interface SynthParams extends SynthRenderConfig {
-  generator: string;
-  version: string;
-  seed: number | string;
-  clips: number;
-  classes: number;
-  profile: SynthProfileName | "custom";
-  crf: number;
-  preset: string;
-  splits: Record<string, number>;
-}
-
-/** Contents of metadata.json. */
-export interface SynthMetadata {
-  params: SynthParams;
-  classes: SynthClass[];
-  counts: Record<string, Record<string, number>>;
-  occlusion: Record<SynthOcclusion, number>;
-  answers: SynthKnownAnswers;
-  boxDefinition: string;
-  files: { manifest: string; clips: string; readme: string; videos: string };
-  stats: { elapsedSec: number; clipsPerSec: number; reused: number; repaired: number; bytes: number };
 }
 
 /** What {@link generateSynthDataset} returns. */

@@ -1,5 +1,5 @@
 /** The README.md written into a synthetic dataset folder. */
-import type { SynthMetadata } from "./generate";
+import type { SynthMetadata } from "./metadata";
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const f3 = (x: number) => x.toFixed(3);
