@@ -31,6 +31,7 @@ import {
 import { type CutShortRecord, collectProvenance, type EngineRecord, type TableRow, writeResults } from "../lib/results";
 import { splitSource, type TrainAvcResult } from "../lib/train";
 import { TRAIN_CHOICES } from "../lib/train/config";
+import { createProgress, type Progress } from "../lib/train/progress";
 import { ConfigError, L3kitError } from "../lib/util";
 import type { ConfigChoices } from "./config";
 import type { ConfigObject, ConfigValue, ExperimentContext, ExperimentResult } from "./types";
@@ -149,7 +150,8 @@ export function recipeLine(args: {
   const heads = typeof args.fusion === "string" ? `${args.fusion} head` : `${args.fusion.join(", ")} heads`;
   const run = `seed${args.seeds.length === 1 ? "" : "s"} ${args.seeds.join(", ")}${args.threads ? `, ${args.threads} threads` : ""}`;
   const t = args.train;
-  if (!t) return `\`${args.preset}\` L³-Net, ${heads}, loaded from ${args.checkpoint ?? "a checkpoint"} (its training recipe is that run's); ${run}.`;
+  if (!t)
+    return `\`${args.preset}\` L³-Net, ${heads}, loaded from ${args.checkpoint ?? "a checkpoint"} (its training recipe is that run's); ${run}.`;
   const pairs =
     t.pairing === "in-batch"
       ? `in-batch negatives (${Math.min(t.negatives, t.batchSize / t.microBatches - 1)} per frame)` // capped as inBatchPairs does
@@ -242,21 +244,15 @@ export async function prepareDataset(data: DataSection, log: (line: string) => v
       log(
         `data: generating the synthetic benchmark (${data.synthClips} clips, ${data.synthClasses} classes, ${profile} profile) into ${path.relative(process.cwd(), out)}`,
       );
-      let last = 0;
+      const progress = stepProgress("data: synth", "clips", log);
       const r = await generateSynthDataset({
         out,
         clips: data.synthClips,
         classes: data.synthClasses,
         seed: data.synthSeed,
         profile,
-        onProgress: (p) => {
-          const now = Date.now();
-          if (now - last > 5000) {
-            last = now;
-            log(`data: ${p.done}/${p.total} clips`);
-          }
-        },
-      });
+        onProgress: (p) => progress.update(p.done, p.total),
+      }).finally(() => progress.stop());
       log(`data: ${r.rows.length} clips in ${r.elapsedSec.toFixed(1)} s (${r.clipsPerSec.toFixed(1)} clips/s)`);
     }
   }
@@ -292,7 +288,7 @@ export async function prepareCache(
   }
   if (!existsSync(path.join(dir, "index.json")) || !openSampleCache(dir, { allowPartial: true }).index.complete) {
     log(`data: pre-decoding ${data.perClip} samples per clip into ${path.relative(process.cwd(), dir)}`);
-    let last = 0;
+    const progress = stepProgress("data: cache", "clips", log);
     const r = await buildSampleCache({
       manifest: prepared.manifest,
       out: dir,
@@ -301,20 +297,43 @@ export async function prepareCache(
       sampleRate,
       audioSec: model.audio.frontEnd.durationSec,
       seed: 0,
-      onProgress: (p) => {
-        const now = Date.now();
-        if (now - last > 5000) {
-          last = now;
-          log(`data: cached ${p.clipsDone}/${p.clipsTotal} clips`);
-        }
-      },
-    });
+      onProgress: (p) => progress.update(p.clipsDone, p.clipsTotal),
+    }).finally(() => progress.stop());
     log(
       `data: ${r.samples} samples from ${r.clips} clips in ${r.seconds.toFixed(1)} s${r.skipped.length ? `; ${r.skipped.length} clip(s) skipped` : ""}`,
     );
     for (const s of r.skipped) log(`data: skipped ${s.path}: ${s.reason} ${s.message}`);
   }
   return openSampleCache(dir);
+}
+
+/**
+ * Progress of a long data step: a bar (with ETA) when stderr is a terminal and L3KIT_QUIET is not
+ * set, else a `log` line at most every 5 s and at the end.
+ */
+export function stepProgress(
+  label: string,
+  unit: string,
+  log: (line: string) => void,
+): { update(done: number, total: number): void; stop(): void } {
+  let bar: Progress | null = null;
+  let last = 0;
+  const tty = process.stderr.isTTY === true && process.env.L3KIT_QUIET !== "1";
+  return {
+    update(done, total) {
+      if (tty) {
+        bar ??= createProgress({ total, label, unit });
+        bar.update(done);
+        return;
+      }
+      const now = Date.now();
+      if (now - last > 5000 || done === total) {
+        last = now;
+        log(`${label} ${done}/${total} ${unit}`);
+      }
+    },
+    stop: () => bar?.stop(),
+  };
 }
 
 /** A split of a cache as a pair source; fails with a clear error when the split is empty. */

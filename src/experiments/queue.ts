@@ -151,9 +151,11 @@ export async function runOnQueue(exp: Experiment, ctx: ExperimentContext<ConfigO
   }
   const target = parseQueueUrl(opts.queue);
   const queueName = opts.queueName === undefined ? undefined : checkQueueName(opts.queueName);
-  const { runJobs, queueNameOf } = require("../lib/queue") as typeof import("../lib/queue");
+  const { runJobs, queueNameOf, checkQueueReachable } = require("../lib/queue") as typeof import("../lib/queue");
   const { log } = ctx;
   plan.check?.(ctx.config);
+  // Before minutes of data preparation: the queue must answer.
+  await checkQueueReachable(target);
   const cells = plan.list(ctx.config, ctx.seeds);
   const run = runIdOf(exp.name, ctx.config, ctx.seeds);
   const cellCtx: CellContext<ConfigObject> = { config: ctx.config, seeds: ctx.seeds, backend: ctx.backend, log, signal: ctx.signal };

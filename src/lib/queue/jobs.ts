@@ -89,12 +89,15 @@ export async function checkQueueReachable(target: QueueTarget, timeoutMs = 5000)
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  client.on("error", () => {}); // reported through connect()'s rejection below
+  let cause: unknown;
+  client.on("error", (err) => {
+    cause ??= err; // the socket's error (ECONNREFUSED …), more telling than connect()'s "Connection is closed"
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
-    throw new L3kitError(`cannot reach the queue's Redis: ${redactCredentials(errorMessage(err))}`, {
+    throw new L3kitError(`cannot reach the queue's Redis: ${redactCredentials(errorMessage(cause ?? err))}`, {
       subject: target.redacted,
       reason: "unreachable",
       cause: err,
