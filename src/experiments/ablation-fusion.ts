@@ -344,7 +344,7 @@ async function finishAblation(
     resultsRoot: ctx.resultsRoot,
     notes: [
       `Localization: ${config.eval.locProtocol} protocol (${config.eval.locProtocol === "published" ? "boxes as annotated, every item scored, as hche11's code and EZ-VSL" : "boxes moved into the centre crop, items outside it dropped"}).`,
-      `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${config.train.negatives} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
+      `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${Math.min(config.train.negatives, config.train.batchSize / config.train.microBatches - 1)} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
       ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
       "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
       ...failedCells.map((f) => `FAILED: cell ${f.cell} (its seed is left out of the head's mean; see failed_seeds): ${f.error}`),
