@@ -6,10 +6,10 @@
 import * as path from "node:path";
 import { buildL3Net, countL3Params } from "../lib/models";
 import { collectProvenance, writeResults } from "../lib/results";
-import { formatTrainSummary, trainAvc } from "../lib/train";
+import { formatTrainSummary, readMetricsJsonl, trainAvc } from "../lib/train";
 import { DEFAULT_LOCALIZATION_PROTOCOL, LOCALIZATION_PROTOCOLS } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { escapeHtml, learningCurves, localizationOverlay, readMetricsJsonl, saveHtml, tableHtml } from "../lib/viz";
+import { escapeHtml, learningCurves, localizationOverlay, saveHtml, tableHtml } from "../lib/viz";
 import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import {
   DEFAULT_DATA,
@@ -236,8 +236,18 @@ export function quickstartTable(r: Record<string, string | number | null>, label
   ];
   if (labelsPerClass > 0)
     rows.push(
-      line(`vision probe, ${labelsPerClass} labels per class`, "visionProbeFewLabels", "visionProbeFewLabelsRandom", "visionProbeFewLabelsHandmade"),
-      line(`audio probe, ${labelsPerClass} labels per class`, "audioProbeFewLabels", "audioProbeFewLabelsRandom", "audioProbeFewLabelsHandmade"),
+      line(
+        `vision probe, ${labelsPerClass} labels per class`,
+        "visionProbeFewLabels",
+        "visionProbeFewLabelsRandom",
+        "visionProbeFewLabelsHandmade",
+      ),
+      line(
+        `audio probe, ${labelsPerClass} labels per class`,
+        "audioProbeFewLabels",
+        "audioProbeFewLabelsRandom",
+        "audioProbeFewLabelsHandmade",
+      ),
     );
   rows.push(
     line("pointing game (hand-made: centre prior)", "pointing", undefined, "pointingCenter"),

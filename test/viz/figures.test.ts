@@ -2,17 +2,17 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { readMetricsJsonl } from "../../src/lib/train";
 import {
   ablationBars,
   confusionMatrixFigure,
   frameGrid,
-  labelEfficiencyFigure,
   type LearningCurveRow,
+  labelEfficiencyFigure,
   learningCurves,
   localizationOverlay,
   type PlotTrace,
   perClassBars,
-  readMetricsJsonl,
   spectrogramFigure,
   type VizImage,
 } from "../../src/lib/viz";

@@ -1,24 +1,12 @@
-import { promises as fsp } from "node:fs";
-import { L3kitError } from "../util";
+import type { MetricsRow } from "../train";
 import { LiveFigure, show } from "./display";
 import { defaultConfig, type Figure, type PlotTrace, roundSig } from "./figure";
 
 /**
- * One row of a training run's `metrics.jsonl` (written by the train loop): any field may be
- * missing, e.g. validation metrics exist only at the end of an epoch.
+ * One row of a training run's `metrics.jsonl` as {@link learningCurves} reads it
+ * (the train module's `readMetricsJsonl` reads the file): any field but `step` may be missing.
  */
-export interface LearningCurveRow {
-  step: number;
-  epoch?: number;
-  loss?: number;
-  trainAccuracy?: number;
-  valAccuracy?: number;
-  valLoss?: number;
-  lr?: number;
-  samplesPerSec?: number;
-  elapsedSec?: number;
-  [key: string]: unknown;
-}
+export type LearningCurveRow = Pick<MetricsRow, "step"> & Partial<Omit<MetricsRow, "step">>;
 
 /** Options of {@link learningCurves}. */
 export interface LearningCurvesOptions {
@@ -41,7 +29,7 @@ function series(rows: LearningCurveRow[], xKey: "step" | "epoch", key: string): 
   const y: number[] = [];
   for (const r of rows) {
     const xv = r[xKey];
-    const yv = r[key];
+    const yv = (r as Record<string, unknown>)[key];
     if (typeof xv === "number" && Number.isFinite(xv) && typeof yv === "number" && Number.isFinite(yv)) {
       x.push(xv);
       y.push(yv);
@@ -168,44 +156,6 @@ export function learningCurves(metrics: LearningCurveRow[], opts: LearningCurves
   }
   if (opts.title) layout.title = { text: opts.title };
   return { data, layout, config: defaultConfig() };
-}
-
-/**
- * Reads a training run's `metrics.jsonl` (one JSON object per line). Blank lines are skipped and a
- * cut-off last line (a run still writing, or killed) is ignored; any other line that is not a JSON
- * object with a numeric `step` throws an error naming `file:line`.
- */
-export async function readMetricsJsonl(file: string): Promise<LearningCurveRow[]> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, "utf8");
-  } catch (err) {
-    throw new L3kitError("cannot read metrics file", { subject: file, reason: "missing", cause: err });
-  }
-  const lines = text.split("\n");
-  let last = lines.length - 1;
-  while (last >= 0 && lines[last]!.trim() === "") last--;
-  const rows: LearningCurveRow[] = [];
-  for (let i = 0; i <= last; i++) {
-    const line = lines[i]!.trim();
-    if (line === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      if (i === last) break; // a partial last line: the writer was cut off
-      throw new L3kitError(`line is not valid JSON: ${(err as Error).message}`, {
-        subject: `${file}:${i + 1}`,
-        reason: "bad-json",
-        cause: err,
-      });
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value) || typeof (value as { step?: unknown }).step !== "number") {
-      throw new L3kitError("expected a JSON object with a numeric step", { subject: `${file}:${i + 1}`, reason: "bad-row" });
-    }
-    rows.push(value as LearningCurveRow);
-  }
-  return rows;
 }
 
 /** A learning-curve plot that redraws in place while training runs; see {@link liveLearningCurves}. */

@@ -23,7 +23,6 @@ export {
   type LiveLearningCurves,
   learningCurves,
   liveLearningCurves,
-  readMetricsJsonl,
 } from "./curves";
 export {
   currentDisplaySink,

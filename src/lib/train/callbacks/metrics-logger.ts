@@ -1,6 +1,6 @@
 /** MetricsLogger: writes metrics.jsonl, one row per `logEvery` steps, with validation fields on evaluation rows. */
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { writeError, writeFileAtomic } from "../../util";
+import { appendFileSync, existsSync, promises as fsp, readFileSync } from "node:fs";
+import { errorMessage, L3kitError, writeError, writeFileAtomic } from "../../util";
 import type { StepInfo, Trainer, TrainerCallback } from "../trainer";
 
 /** One line of metrics.jsonl. Validation fields appear on evaluation rows. */
@@ -45,19 +45,46 @@ export interface MetricsLoggerOptions {
   onEval?: (result: EvalResult, row: MetricsRow) => void | Promise<void>;
 }
 
-/** The rows of a metrics.jsonl file (a line cut by a crash is dropped). */
-export function readMetricsRows(file: string): MetricsRow[] {
-  if (!existsSync(file)) return [];
+/**
+ * The rows of metrics.jsonl text. A partial last line (a writer cut off by a crash) is dropped; any
+ * other line that is not a JSON object with a numeric `step` is an error naming `file:line`.
+ */
+export function parseMetricsJsonl(text: string, file: string): MetricsRow[] {
+  const lines = text.split("\n");
+  let last = lines.length - 1;
+  while (last >= 0 && (lines[last] as string).trim() === "") last--;
   const rows: MetricsRow[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.trim()) continue;
+  for (let i = 0; i <= last; i++) {
+    const line = (lines[i] as string).trim();
+    if (line === "") continue;
+    let value: unknown;
     try {
-      rows.push(JSON.parse(line) as MetricsRow);
-    } catch {
-      // a line cut by a crash: dropped, it will be recomputed
+      value = JSON.parse(line);
+    } catch (err) {
+      if (i === last) break;
+      throw new L3kitError(`line is not valid JSON: ${errorMessage(err)}`, { subject: `${file}:${i + 1}`, reason: "bad-json", cause: err });
     }
+    if (typeof value !== "object" || value === null || Array.isArray(value) || typeof (value as { step?: unknown }).step !== "number")
+      throw new L3kitError("expected a JSON object with a numeric step", { subject: `${file}:${i + 1}`, reason: "bad-row" });
+    rows.push(value as MetricsRow);
   }
   return rows;
+}
+
+/** The rows of a run's metrics.jsonl ({@link parseMetricsJsonl}); a missing file is an error. */
+export async function readMetricsJsonl(file: string): Promise<MetricsRow[]> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, "utf8");
+  } catch (err) {
+    throw new L3kitError("cannot read metrics file", { subject: file, reason: "missing", cause: err });
+  }
+  return parseMetricsJsonl(text, file);
+}
+
+/** The rows of metrics.jsonl for a resume: none when the file does not exist yet. */
+export function readMetricsRows(file: string): MetricsRow[] {
+  return existsSync(file) ? parseMetricsJsonl(readFileSync(file, "utf8"), file) : [];
 }
 
 const emptyWindow = (): MetricsWindow => ({ loss: 0, accuracy: 0, n: 0, samples: 0, seconds: 0 });
