@@ -324,6 +324,38 @@ export const BAD_INPUTS: BadInputCase[] = [
     exit: 1,
     message: /--out: .*file is a file, not a folder/,
   },
+  {
+    kind: "data synth --out is a file",
+    area: "output",
+    setup: (f) => write(c(f, "file"), "x"),
+    command: ["data", "synth", "--out", "{case}/file", "--clips", "2", "--seed", "1", "--profile", "tiny"],
+    exit: 1,
+    message: /--out: .*file is a file, not a folder/,
+  },
+  {
+    kind: "data scan --out is a folder",
+    area: "output",
+    setup: (f) => {
+      mkdirSync(c(f, "v"));
+      copyFileSync(f.good, c(f, "v", "a.mp4"));
+      mkdirSync(c(f, "outdir"));
+    },
+    command: ["data", "scan", "{case}/v", "--out", "{case}/outdir"],
+    exit: 1,
+    message: /--out: .*outdir is a folder; give the manifest file to write/,
+  },
+  {
+    kind: "data scan --out under a file",
+    area: "output",
+    setup: (f) => {
+      mkdirSync(c(f, "v"));
+      copyFileSync(f.good, c(f, "v", "a.mp4"));
+      write(c(f, "file"), "x");
+    },
+    command: ["data", "scan", "{case}/v", "--out", "{case}/file/m.jsonl"],
+    exit: 1,
+    message: /--out: .*file cannot be created: a part of its path is a file|--out: .*file is a file, not a folder/,
+  },
   // ── checkpoints ──────────────────────────────────────────────────────────────────────────
   {
     kind: "a checkpoint folder that does not exist",

@@ -1,6 +1,6 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { ConfigError, writeFileAtomic } from "../../util";
+import { ConfigError, checkWritableDir, writeFileAtomic } from "../../util";
 import { saveManifest } from "../manifest";
 import { DEFAULT_SPLIT_RATIOS, type SplitRatios, splitForId } from "../split";
 import type { ManifestRow } from "../types";
@@ -77,6 +77,7 @@ export async function scanVideos(folder: string, opts: ScanVideosOptions = {}): 
   const root = path.resolve(folder);
   const st = await fsp.stat(root).catch(() => null);
   if (!st?.isDirectory()) throw new ConfigError("not a folder", { subject: root, reason: "missing" });
+  if (opts.out) await checkManifestOut(opts.out);
   const exts = new Set((opts.extensions ?? VIDEO_EXTENSIONS).map((e) => e.toLowerCase()));
   const files: string[] = [];
   const ignored: string[] = [];
@@ -141,6 +142,21 @@ export function emptySplitWarnings(rows: readonly ManifestRow[], ratios: SplitRa
       ([s]) =>
         `no clip landed in split '${s}' (${rows.length} clip(s): ${have}); training needs 'train' and 'val' clips — add clips, or set the split column of some rows by hand`,
     );
+}
+
+/**
+ * Checks, before any file is probed, that a manifest can be written to `out`: not a folder, and its
+ * folder writable (not created here). Throws a ConfigError naming `--out`.
+ */
+export async function checkManifestOut(out: string): Promise<void> {
+  const abs = path.resolve(out);
+  const st = await fsp.stat(abs).catch(() => null);
+  if (st?.isDirectory())
+    throw new ConfigError(`${abs} is a folder; give the manifest file to write (e.g. ${path.join(abs, "manifest.jsonl")})`, {
+      subject: "--out",
+      reason: "is-a-folder",
+    });
+  await checkWritableDir(path.dirname(abs), "--out", { create: false });
 }
 
 /** Writes the manifest and its errors file when `out` is given. */

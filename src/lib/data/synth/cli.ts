@@ -3,7 +3,7 @@
  * bar (cli-progress on a TTY, plain lines otherwise) and prints a summary.
  */
 import { SingleBar } from "cli-progress";
-import { ConfigError } from "../../util";
+import { ConfigError, checkWritableDir } from "../../util";
 import { parseShardSpec } from "../shard";
 import {
   generateSynthDataset,
@@ -66,6 +66,7 @@ export async function synthCommand(opts: SynthCommandOptions & { shard?: undefin
 export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult | null>;
 export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult | null> {
   if (!opts.out) throw new ConfigError("is required", { subject: "--out" });
+  await checkWritableDir(opts.out, "--out", { create: false });
   const clips = num(opts.clips, "clips", true);
   if (clips === undefined) throw new ConfigError("is required", { subject: "--clips" });
   if (opts.seed === undefined || opts.seed === "") throw new ConfigError("is required", { subject: "--seed" });
