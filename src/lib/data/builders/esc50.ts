@@ -4,7 +4,7 @@ import { L3kitError } from "../../util";
 import { parseCsv } from "../csv";
 import type { ManifestRow } from "../types";
 import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
-import { type DatasetBuildResult, writeBuildOutputs } from "./scan";
+import { checkManifestOut, type DatasetBuildResult, writeBuildOutputs } from "./scan";
 
 export interface Esc50Options {
   /** The ESC-50 folder, holding `meta/esc50.csv` and `audio/`. */
@@ -30,6 +30,7 @@ export interface Esc50Options {
  */
 export async function buildEsc50(opts: Esc50Options): Promise<DatasetBuildResult> {
   const root = path.resolve(opts.root);
+  if (opts.out) await checkManifestOut(opts.out); // before any file is read or probed
   const csv = path.join(root, "meta", "esc50.csv");
   const text = await fsp.readFile(csv, "utf8").catch((err) => {
     throw new L3kitError(`cannot read ESC-50 metadata: ${(err as Error).message}`, { subject: csv, reason: "missing", cause: err });

@@ -4,7 +4,7 @@ import { L3kitError } from "../../util";
 import { DEFAULT_SPLIT_RATIOS, type SplitRatios, splitForId } from "../split";
 import type { ManifestRow } from "../types";
 import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
-import { type DatasetBuildResult, writeBuildOutputs } from "./scan";
+import { checkManifestOut, type DatasetBuildResult, writeBuildOutputs } from "./scan";
 
 export interface FlickrSoundNetOptions {
   /** A plain text file, one media path per line (blank lines and `#` comments ignored). */
@@ -35,6 +35,7 @@ export interface FlickrSoundNetOptions {
  */
 export async function buildFlickrSoundNet(opts: FlickrSoundNetOptions): Promise<DatasetBuildResult> {
   const listFile = path.resolve(opts.list);
+  if (opts.out) await checkManifestOut(opts.out); // before any file is read or probed
   const root = path.resolve(opts.root ?? path.dirname(listFile));
   const text = await fsp.readFile(listFile, "utf8").catch((err) => {
     throw new L3kitError(`cannot read file list: ${(err as Error).message}`, { subject: listFile, reason: "missing", cause: err });

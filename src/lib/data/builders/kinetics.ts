@@ -4,7 +4,7 @@ import { ConfigError, L3kitError } from "../../util";
 import { parseCsv } from "../csv";
 import type { ManifestRow } from "../types";
 import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
-import { type DatasetBuildResult, writeBuildOutputs } from "./scan";
+import { checkManifestOut, type DatasetBuildResult, writeBuildOutputs } from "./scan";
 
 /** One Kinetics-Sounds class: its name in the L³ paper and in Kinetics-400 (null when absent). */
 export interface KineticsSoundsClass {
@@ -101,6 +101,7 @@ export interface KineticsSoundsResult extends DatasetBuildResult {
  * row's downloaded clip, probes it, and reports rows whose clip is missing or unreadable.
  */
 export async function buildKineticsSounds(opts: KineticsSoundsOptions): Promise<KineticsSoundsResult> {
+  if (opts.out) await checkManifestOut(opts.out); // before any file is read or probed
   const csvFiles = typeof opts.csv === "string" ? [opts.csv] : [...opts.csv];
   if (csvFiles.length === 0) throw new ConfigError("no CSV given", { subject: "csv" });
   const classes = new Set(opts.classes === undefined || opts.classes === "kinetics-sounds-31" ? KINETICS_SOUNDS_31 : opts.classes);
