@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildL3Graph, L3_PRESET_NAMES, type L3PresetName, l3Preset, modelSummary } from "../src/lib/models";
-import { ConfigError, errorMessage, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
+import { ConfigError, errorMessage, installedVersion, writeFileAtomic, writeJsonAtomic } from "../src/lib/util";
 import type {
   BenchJob,
   DataJobResult,
@@ -160,15 +160,6 @@ function list(v: string | undefined, def: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-function packageVersion(pkg: string): string | undefined {
-  try {
-    const meta = JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { name?: string; version?: string };
-    return meta.name === pkg ? meta.version : `alias of ${meta.name}@${meta.version}`;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Bytes of the forward activations of one sample (every main-path node's output, float32). */
@@ -493,7 +484,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     "@tensorflow/tfjs-node",
     "@tensorflow/tfjs-node-gpu",
   ]) {
-    const v = packageVersion(pkg);
+    const v = installedVersion(pkg);
     if (v) report.versions[pkg] = v;
   }
   log(

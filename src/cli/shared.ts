@@ -2,23 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
 
-/** The package root (works from src/ through tsx and from dist/src/ when compiled). */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
-      if (pkg.name === "l3kit") return dir;
-    } catch {}
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
-
-/** l3kit's version from package.json. */
-export function packageVersion(): string {
-  return JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")).version;
-}
+export { packageRoot, packageVersion } from "../lib/util";
 
 /** The `--backend` option every command takes (default: $L3KIT_BACKEND or auto). */
 export function backendOption(): Option {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, errorMessage } from "../util";
+import { ConfigError, errorMessage, installedVersions } from "../util";
 import { registeredWasmTrainingKernels, registerWasmTrainingKernels, type WasmTrainingKernel } from "./wasm-kernels";
 import { defaultThreads, loadWasmPackage, registerThreadedWasm, wasmPthreadState } from "./wasm-threads";
 
@@ -222,22 +222,11 @@ async function tryWasm(threads: number, kernels?: readonly WasmTrainingKernel[])
 }
 
 function versions(): Record<string, string> {
-  const out: Record<string, string> = { node: process.versions.node };
-  for (const pkg of [
+  return installedVersions([
     "@tensorflow/tfjs",
     "@tensorflow/tfjs-core",
     "@tensorflow/tfjs-backend-wasm",
     "@tensorflow/tfjs-node",
     "@tensorflow/tfjs-node-gpu",
-  ]) {
-    const pj = resolvePackageJson(pkg);
-    if (!pj) continue;
-    try {
-      const meta = JSON.parse(fs.readFileSync(pj, "utf8")) as { name?: string; version?: string };
-      out[pkg] = meta.name === pkg ? String(meta.version) : `alias of ${meta.name}@${meta.version}`;
-    } catch {
-      // unreadable: leave it out
-    }
-  }
-  return out;
+  ]);
 }

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
+import { installedVersions, packageRoot } from "../util";
 
 /** The engine that trained a run's model(s), and why; when its training runs used different engines, each one. */
 export interface EngineRecord {
@@ -53,32 +53,9 @@ export interface Provenance {
   wallTimeSec: number;
 }
 
-function findPackageRoot(): string {
-  let dir = __dirname;
-  for (let i = 0; i < 8; i++) {
-    try {
-      if (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")).name === "l3kit") return dir;
-    } catch {}
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
-
-function versionOf(pkg: string): string | null {
-  try {
-    const file = require.resolve(`${pkg}/package.json`, { paths: [findPackageRoot()] });
-    const json = JSON.parse(readFileSync(file, "utf8"));
-    // An npm alias (e.g. tfjs-node → tfjs) reports the real package's name: say so.
-    return json.name === pkg ? json.version : `${json.name}@${json.version} (alias)`;
-  } catch {
-    return null;
-  }
-}
-
 /** Versions of node and the packages that shape results. Missing optional packages are omitted. */
 export function packageVersions(): Record<string, string> {
-  const out: Record<string, string> = { node: process.versions.node };
-  for (const pkg of [
+  return installedVersions([
     "l3kit",
     "@tensorflow/tfjs-core",
     "@tensorflow/tfjs-backend-wasm",
@@ -87,15 +64,11 @@ export function packageVersions(): Record<string, string> {
     "onnxruntime-node",
     "danfojs-node",
     "@ffmpeg-installer/ffmpeg",
-  ]) {
-    const v = pkg === "l3kit" ? JSON.parse(readFileSync(path.join(findPackageRoot(), "package.json"), "utf8")).version : versionOf(pkg);
-    if (v) out[pkg] = v;
-  }
-  return out;
+  ]);
 }
 
 /** The git commit of the l3kit checkout and whether it has uncommitted changes (null outside git). */
-export function gitState(cwd: string = findPackageRoot()): { commit: string | null; dirty: boolean | null } {
+export function gitState(cwd: string = packageRoot()): { commit: string | null; dirty: boolean | null } {
   try {
     const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] })
       .toString()

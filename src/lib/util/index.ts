@@ -1,4 +1,5 @@
 export * from "./errors";
 export * from "./fs";
+export * from "./package";
 export * from "./pool";
 export * from "./rng";
