@@ -258,6 +258,277 @@ function emitStandaloneBatchNorm(
   b.node("Add", [`${result}:scaled`, b.floatInit(`${node.name}:shift`, [1, c, 1, 1], shift)], [result]);
 }
 
+/** What an op's emitter gets: the graph being written, and this node's input values and output name. */
+interface EmitContext {
+  b: OnnxGraphBuilder;
+  graph: L3Graph;
+  /** Fold batch norms into the preceding convolution. */
+  fold: boolean;
+  /** Nodes needed for the requested outputs. */
+  need: ReadonlySet<string>;
+  /** How many needed nodes read each node. */
+  consumers: ReadonlyMap<string, number>;
+  requestedNodes: ReadonlySet<string>;
+  /** Convs waiting for their batch norm to fold into them. */
+  deferredConv: Map<string, Extract<GraphNode, { op: "conv2d" }>>;
+  values: Map<string, Value>;
+  inputs: OnnxExportInfo["inputs"];
+  get: (name: string) => Value;
+  w: (name: string) => OnnxWeight;
+  emitConv: (conv: Extract<GraphNode, { op: "conv2d" }>, x: Value, result: string, scale?: Float64Array, shift?: Float64Array) => void;
+  lastAxis: (v: Value) => number;
+  out: (n: GraphNode, suffix?: string) => string;
+  /** The node's first and second input values (undefined for `input` nodes / one-input ops). */
+  x: Value | undefined;
+  y: Value | undefined;
+  result: string;
+  rank: number;
+  /** Records the node's value (its output name) and layout. */
+  set: (nchw: boolean) => void;
+}
+
+/** One emitter per op of the graph IR (the mapped type makes the compiler ask for every op). */
+const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNode, { op: K }>) => void } = {
+  input: (c, node) => {
+    const { b, graph, inputs, result, set } = c;
+    const name =
+      node.name === graph.outputs.frames ? "frames" : node.name === graph.outputs.audio ? "audio" : fail(`unknown input '${node.name}'`);
+    if (node.shape.length !== 3) fail(`input '${node.name}' must be H×W×C`);
+    inputs.push({ name, shape: [...node.shape] });
+    b.node("Transpose", [name], [result], [{ name: "perm", ints: [0, 3, 1, 2] }]);
+    set(true);
+  },
+  affine: (c, node) => {
+    const { b, out, x, result, set } = c;
+    const xv = x as Value;
+    b.node("Mul", [xv.name, b.scalar(node.mul)], [out(node, "mul")]);
+    b.node("Add", [out(node, "mul"), b.scalar(node.add)], [result]);
+    set(xv.nchw);
+  },
+  conv2d: (c, node) => {
+    const { graph, fold, need, consumers, requestedNodes, deferredConv, values, emitConv, x, result, rank, set } = c;
+    const xv = x as Value;
+    if (!xv.nchw) fail(`conv '${node.name}' needs a 4-D input`);
+    if (node.kernelSize % 2 !== 1) fail(`conv '${node.name}': same padding needs an odd kernel`);
+    if (fold && consumers.get(node.name) === 1 && !requestedNodes.has(node.name)) {
+      const bn = graph.nodes.find((n) => n.op === "batchNorm" && n.inputs[0] === node.name && need.has(n.name));
+      if (bn) {
+        deferredConv.set(node.name, node);
+        values.set(node.name, { name: xv.name, nchw: true, rank });
+        return;
+      }
+    }
+    emitConv(node, xv, result);
+    set(true);
+  },
+  batchNorm: (c, node) => {
+    const { b, fold, deferredConv, w, emitConv, x, result, set } = c;
+    const conv = deferredConv.get(node.inputs[0] as string);
+    const gamma = w(node.gamma).data;
+    const beta = w(node.beta).data;
+    const mean = w(node.movingMean).data;
+    const variance = w(node.movingVariance).data;
+    if (conv) {
+      const c = gamma.length;
+      const scale = new Float64Array(c);
+      const shift = new Float64Array(c);
+      for (let i = 0; i < c; i++) {
+        scale[i] = (gamma[i] as number) / Math.sqrt((variance[i] as number) + node.epsilon);
+        shift[i] = (beta[i] as number) - (mean[i] as number) * (scale[i] as number);
+      }
+      emitConv(conv, x as Value, result, scale, shift);
+    } else {
+      const xv = x as Value;
+      if (!xv.nchw) fail(`batch norm '${node.name}' needs a 4-D input`);
+      emitStandaloneBatchNorm(b, node, xv.name, result, { gamma, beta, mean, variance }, fold);
+    }
+    set(true);
+  },
+  relu: (c, node) => {
+    const { b, x, result, set } = c;
+    b.node("Relu", [(x as Value).name], [result]);
+    set((x as Value).nchw);
+  },
+  maxPool: (c, node) => {
+    const { b, x, result, set } = c;
+    if (!(x as Value).nchw) fail(`max-pool '${node.name}' needs a 4-D input`);
+    b.node(
+      "MaxPool",
+      [(x as Value).name],
+      [result],
+      [
+        { name: "kernel_shape", ints: [node.size, node.size] },
+        { name: "strides", ints: [node.stride, node.stride] },
+      ],
+    );
+    set(true);
+  },
+  globalMaxPool: (c, node) => {
+    const { b, out, x, result, set } = c;
+    const xv = x as Value;
+    if (xv.nchw) {
+      b.node(
+        "ReduceMax",
+        [xv.name],
+        [result],
+        [
+          { name: "axes", ints: [2, 3] },
+          { name: "keepdims", i: 0 },
+        ],
+      );
+    } else {
+      b.node("Flatten", [xv.name], [out(node, "flat")], [{ name: "axis", i: 1 }]);
+      b.node(
+        "ReduceMax",
+        [out(node, "flat")],
+        [result],
+        [
+          { name: "axes", ints: [1] },
+          { name: "keepdims", i: 1 },
+        ],
+      );
+    }
+    set(false);
+  },
+  gridMaxPool: (c, node) => {
+    const { b, graph, out, x, result, set } = c;
+    const xv = x as Value;
+    if (!xv.nchw) fail(`grid pool '${node.name}' needs a 4-D input`);
+    const inShape = graph.nodes.find((n) => n.name === node.inputs[0])?.shape as number[];
+    const [h, wd] = inShape as [number, number];
+    const [gh, gw] = node.grid;
+    if (h % gh === 0 && wd % gw === 0) {
+      b.node(
+        "MaxPool",
+        [xv.name],
+        [out(node, "pool")],
+        [
+          { name: "kernel_shape", ints: [h / gh, wd / gw] },
+          { name: "strides", ints: [h / gh, wd / gw] },
+        ],
+      );
+      b.node("Transpose", [out(node, "pool")], [out(node, "nhwc")], [{ name: "perm", ints: [0, 2, 3, 1] }]);
+      b.node("Flatten", [out(node, "nhwc")], [result], [{ name: "axis", i: 1 }]);
+    } else {
+      const cells: string[] = [];
+      node.rows.forEach(([y0, y1], r) => {
+        node.cols.forEach(([x0, x1], c) => {
+          const cell = out(node, `cell${r}_${c}`);
+          b.node("Slice", [xv.name, b.ints([y0, x0]), b.ints([y1, x1]), b.ints([2, 3])], [`${cell}:slice`]);
+          b.node(
+            "ReduceMax",
+            [`${cell}:slice`],
+            [cell],
+            [
+              { name: "axes", ints: [2, 3] },
+              { name: "keepdims", i: 0 },
+            ],
+          );
+          cells.push(cell);
+        });
+      });
+      b.node("Concat", cells, [result], [{ name: "axis", i: 1 }]);
+    }
+    set(false);
+  },
+  dense: (c, node) => {
+    const { b, w, x, result, rank, set } = c;
+    const xv = x as Value;
+    const k = w(node.kernel);
+    const bias = w(node.bias);
+    const [cin, units] = k.shape as [number, number];
+    if (xv.nchw) {
+      // a dense layer over the channels of every location = a 1×1 convolution
+      const oi = new Float32Array(k.data.length);
+      for (let i = 0; i < cin; i++) for (let o = 0; o < units; o++) oi[o * cin + i] = k.data[i * units + o] as number;
+      b.node(
+        "Conv",
+        [xv.name, b.floatInit(`${node.kernel}:oihw`, [units, cin, 1, 1], oi), b.floatInit(node.bias, [units], bias.data)],
+        [result],
+        [{ name: "kernel_shape", ints: [1, 1] }],
+      );
+      set(true);
+    } else {
+      if (xv.rank !== 2) fail(`dense '${node.name}' on a rank-${xv.rank} input is not supported`);
+      b.node("Gemm", [xv.name, b.floatInit(node.kernel, [cin, units], k.data), b.floatInit(node.bias, [units], bias.data)], [result]);
+      set(false);
+    }
+  },
+  concat: (c, node) => {
+    const { b, get, lastAxis, result, rank, set } = c;
+    const vs = node.inputs.map(get);
+    const nchw = vs[0]?.nchw ?? false;
+    if (vs.some((v) => v.nchw !== nchw || v.rank !== rank)) fail(`concat '${node.name}' mixes layouts`);
+    b.node(
+      "Concat",
+      vs.map((v) => v.name),
+      [result],
+      [{ name: "axis", i: lastAxis(vs[0] as Value) }],
+    );
+    set(nchw);
+  },
+  l2Normalize: (c, node) => {
+    const { b, lastAxis, out, x, result, set } = c;
+    const xv = x as Value;
+    b.node(
+      "ReduceSumSquare",
+      [xv.name],
+      [out(node, "ss")],
+      [
+        { name: "axes", ints: [lastAxis(xv)] },
+        { name: "keepdims", i: 1 },
+      ],
+    );
+    b.node("Max", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "clamped")]);
+    b.node("Sqrt", [out(node, "clamped")], [out(node, "norm")]);
+    b.node("Div", [xv.name, out(node, "norm")], [result]);
+    set(xv.nchw);
+  },
+  euclideanDistance: (c, node) => {
+    const { b, inputs, lastAxis, out, x, y, result, set } = c;
+    const xv = x as Value;
+    const yv = y ?? fail(`'${node.name}' needs two inputs`);
+    b.node("Sub", [xv.name, yv.name], [out(node, "diff")]);
+    b.node(
+      "ReduceSumSquare",
+      [out(node, "diff")],
+      [out(node, "ss")],
+      [
+        { name: "axes", ints: [lastAxis(xv)] },
+        { name: "keepdims", i: 1 },
+      ],
+    );
+    b.node("Add", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "eps")]);
+    b.node("Sqrt", [out(node, "eps")], [result]);
+    set(xv.nchw);
+  },
+  dot: (c, node) => {
+    const { b, inputs, lastAxis, out, x, y, result, set } = c;
+    const xv = x as Value;
+    const yv = y ?? fail(`'${node.name}' needs two inputs`);
+    b.node("Mul", [xv.name, yv.name], [out(node, "prod")]);
+    b.node("ReduceSum", [out(node, "prod"), b.ints([lastAxis(xv)])], [result], [{ name: "keepdims", i: 1 }]);
+    set(xv.nchw);
+  },
+  locationDot: (c, node) => {
+    const { b, inputs, w, out, x, y, result, set } = c;
+    const xv = x as Value;
+    const yv = y ?? fail(`'${node.name}' needs two inputs`);
+    if (!xv.nchw || yv.rank !== 2) fail(`'${node.name}' needs a B×h×w×E map and a B×E vector`);
+    b.node("Reshape", [yv.name, b.ints([0, -1, 1, 1])], [out(node, "y4")]);
+    b.node("Mul", [xv.name, out(node, "y4")], [out(node, "prod")]);
+    b.node("ReduceSum", [out(node, "prod"), b.ints([1])], [result], [{ name: "keepdims", i: 0 }]);
+    set(false);
+  },
+  softmax: (c, node) => {
+    const { b, x, result, set } = c;
+    const xv = x as Value;
+    if (xv.nchw) fail(`softmax '${node.name}' on a 4-D map is not supported`);
+    b.node("Softmax", [xv.name], [result], [{ name: "axis", i: xv.rank - 1 }]);
+    set(false);
+  },
+};
+
 /**
  * Builds the ONNX ModelProto of a graph with the given weights (by parameter name). The lower-level
  * form of {@link exportOnnx}, for weights that do not live in an {@link L3Net}.
@@ -330,250 +601,28 @@ export function exportOnnxGraph(graph: L3Graph, weight: (name: string) => OnnxWe
     const y = node.inputs[1] === undefined ? undefined : values.get(node.inputs[1]);
     const result = out(node);
     const set = (nchw: boolean) => values.set(node.name, { name: result, nchw, rank });
-    switch (node.op) {
-      case "input": {
-        const name =
-          node.name === graph.outputs.frames
-            ? "frames"
-            : node.name === graph.outputs.audio
-              ? "audio"
-              : fail(`unknown input '${node.name}'`);
-        if (node.shape.length !== 3) fail(`input '${node.name}' must be H×W×C`);
-        inputs.push({ name, shape: [...node.shape] });
-        b.node("Transpose", [name], [result], [{ name: "perm", ints: [0, 3, 1, 2] }]);
-        set(true);
-        break;
-      }
-      case "affine": {
-        const xv = x as Value;
-        b.node("Mul", [xv.name, b.scalar(node.mul)], [out(node, "mul")]);
-        b.node("Add", [out(node, "mul"), b.scalar(node.add)], [result]);
-        set(xv.nchw);
-        break;
-      }
-      case "conv2d": {
-        const xv = x as Value;
-        if (!xv.nchw) fail(`conv '${node.name}' needs a 4-D input`);
-        if (node.kernelSize % 2 !== 1) fail(`conv '${node.name}': same padding needs an odd kernel`);
-        if (fold && consumers.get(node.name) === 1 && !requestedNodes.has(node.name)) {
-          const bn = graph.nodes.find((n) => n.op === "batchNorm" && n.inputs[0] === node.name && need.has(n.name));
-          if (bn) {
-            deferredConv.set(node.name, node);
-            values.set(node.name, { name: xv.name, nchw: true, rank });
-            break;
-          }
-        }
-        emitConv(node, xv, result);
-        set(true);
-        break;
-      }
-      case "batchNorm": {
-        const conv = deferredConv.get(node.inputs[0] as string);
-        const gamma = w(node.gamma).data;
-        const beta = w(node.beta).data;
-        const mean = w(node.movingMean).data;
-        const variance = w(node.movingVariance).data;
-        if (conv) {
-          const c = gamma.length;
-          const scale = new Float64Array(c);
-          const shift = new Float64Array(c);
-          for (let i = 0; i < c; i++) {
-            scale[i] = (gamma[i] as number) / Math.sqrt((variance[i] as number) + node.epsilon);
-            shift[i] = (beta[i] as number) - (mean[i] as number) * (scale[i] as number);
-          }
-          emitConv(conv, x as Value, result, scale, shift);
-        } else {
-          const xv = x as Value;
-          if (!xv.nchw) fail(`batch norm '${node.name}' needs a 4-D input`);
-          emitStandaloneBatchNorm(b, node, xv.name, result, { gamma, beta, mean, variance }, fold);
-        }
-        set(true);
-        break;
-      }
-      case "relu": {
-        b.node("Relu", [(x as Value).name], [result]);
-        set((x as Value).nchw);
-        break;
-      }
-      case "maxPool": {
-        if (!(x as Value).nchw) fail(`max-pool '${node.name}' needs a 4-D input`);
-        b.node(
-          "MaxPool",
-          [(x as Value).name],
-          [result],
-          [
-            { name: "kernel_shape", ints: [node.size, node.size] },
-            { name: "strides", ints: [node.stride, node.stride] },
-          ],
-        );
-        set(true);
-        break;
-      }
-      case "globalMaxPool": {
-        const xv = x as Value;
-        if (xv.nchw) {
-          b.node(
-            "ReduceMax",
-            [xv.name],
-            [result],
-            [
-              { name: "axes", ints: [2, 3] },
-              { name: "keepdims", i: 0 },
-            ],
-          );
-        } else {
-          b.node("Flatten", [xv.name], [out(node, "flat")], [{ name: "axis", i: 1 }]);
-          b.node(
-            "ReduceMax",
-            [out(node, "flat")],
-            [result],
-            [
-              { name: "axes", ints: [1] },
-              { name: "keepdims", i: 1 },
-            ],
-          );
-        }
-        set(false);
-        break;
-      }
-      case "gridMaxPool": {
-        const xv = x as Value;
-        if (!xv.nchw) fail(`grid pool '${node.name}' needs a 4-D input`);
-        const inShape = graph.nodes.find((n) => n.name === node.inputs[0])?.shape as number[];
-        const [h, wd] = inShape as [number, number];
-        const [gh, gw] = node.grid;
-        if (h % gh === 0 && wd % gw === 0) {
-          b.node(
-            "MaxPool",
-            [xv.name],
-            [out(node, "pool")],
-            [
-              { name: "kernel_shape", ints: [h / gh, wd / gw] },
-              { name: "strides", ints: [h / gh, wd / gw] },
-            ],
-          );
-          b.node("Transpose", [out(node, "pool")], [out(node, "nhwc")], [{ name: "perm", ints: [0, 2, 3, 1] }]);
-          b.node("Flatten", [out(node, "nhwc")], [result], [{ name: "axis", i: 1 }]);
-        } else {
-          const cells: string[] = [];
-          node.rows.forEach(([y0, y1], r) => {
-            node.cols.forEach(([x0, x1], c) => {
-              const cell = out(node, `cell${r}_${c}`);
-              b.node("Slice", [xv.name, b.ints([y0, x0]), b.ints([y1, x1]), b.ints([2, 3])], [`${cell}:slice`]);
-              b.node(
-                "ReduceMax",
-                [`${cell}:slice`],
-                [cell],
-                [
-                  { name: "axes", ints: [2, 3] },
-                  { name: "keepdims", i: 0 },
-                ],
-              );
-              cells.push(cell);
-            });
-          });
-          b.node("Concat", cells, [result], [{ name: "axis", i: 1 }]);
-        }
-        set(false);
-        break;
-      }
-      case "dense": {
-        const xv = x as Value;
-        const k = w(node.kernel);
-        const bias = w(node.bias);
-        const [cin, units] = k.shape as [number, number];
-        if (xv.nchw) {
-          // a dense layer over the channels of every location = a 1×1 convolution
-          const oi = new Float32Array(k.data.length);
-          for (let i = 0; i < cin; i++) for (let o = 0; o < units; o++) oi[o * cin + i] = k.data[i * units + o] as number;
-          b.node(
-            "Conv",
-            [xv.name, b.floatInit(`${node.kernel}:oihw`, [units, cin, 1, 1], oi), b.floatInit(node.bias, [units], bias.data)],
-            [result],
-            [{ name: "kernel_shape", ints: [1, 1] }],
-          );
-          set(true);
-        } else {
-          if (xv.rank !== 2) fail(`dense '${node.name}' on a rank-${xv.rank} input is not supported`);
-          b.node("Gemm", [xv.name, b.floatInit(node.kernel, [cin, units], k.data), b.floatInit(node.bias, [units], bias.data)], [result]);
-          set(false);
-        }
-        break;
-      }
-      case "concat": {
-        const vs = node.inputs.map(get);
-        const nchw = vs[0]?.nchw ?? false;
-        if (vs.some((v) => v.nchw !== nchw || v.rank !== rank)) fail(`concat '${node.name}' mixes layouts`);
-        b.node(
-          "Concat",
-          vs.map((v) => v.name),
-          [result],
-          [{ name: "axis", i: lastAxis(vs[0] as Value) }],
-        );
-        set(nchw);
-        break;
-      }
-      case "l2Normalize": {
-        const xv = x as Value;
-        b.node(
-          "ReduceSumSquare",
-          [xv.name],
-          [out(node, "ss")],
-          [
-            { name: "axes", ints: [lastAxis(xv)] },
-            { name: "keepdims", i: 1 },
-          ],
-        );
-        b.node("Max", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "clamped")]);
-        b.node("Sqrt", [out(node, "clamped")], [out(node, "norm")]);
-        b.node("Div", [xv.name, out(node, "norm")], [result]);
-        set(xv.nchw);
-        break;
-      }
-      case "euclideanDistance": {
-        const xv = x as Value;
-        const yv = y ?? fail(`'${node.name}' needs two inputs`);
-        b.node("Sub", [xv.name, yv.name], [out(node, "diff")]);
-        b.node(
-          "ReduceSumSquare",
-          [out(node, "diff")],
-          [out(node, "ss")],
-          [
-            { name: "axes", ints: [lastAxis(xv)] },
-            { name: "keepdims", i: 1 },
-          ],
-        );
-        b.node("Add", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "eps")]);
-        b.node("Sqrt", [out(node, "eps")], [result]);
-        set(xv.nchw);
-        break;
-      }
-      case "dot": {
-        const xv = x as Value;
-        const yv = y ?? fail(`'${node.name}' needs two inputs`);
-        b.node("Mul", [xv.name, yv.name], [out(node, "prod")]);
-        b.node("ReduceSum", [out(node, "prod"), b.ints([lastAxis(xv)])], [result], [{ name: "keepdims", i: 1 }]);
-        set(xv.nchw);
-        break;
-      }
-      case "locationDot": {
-        const xv = x as Value;
-        const yv = y ?? fail(`'${node.name}' needs two inputs`);
-        if (!xv.nchw || yv.rank !== 2) fail(`'${node.name}' needs a B×h×w×E map and a B×E vector`);
-        b.node("Reshape", [yv.name, b.ints([0, -1, 1, 1])], [out(node, "y4")]);
-        b.node("Mul", [xv.name, out(node, "y4")], [out(node, "prod")]);
-        b.node("ReduceSum", [out(node, "prod"), b.ints([1])], [result], [{ name: "keepdims", i: 0 }]);
-        set(false);
-        break;
-      }
-      case "softmax": {
-        const xv = x as Value;
-        if (xv.nchw) fail(`softmax '${node.name}' on a 4-D map is not supported`);
-        b.node("Softmax", [xv.name], [result], [{ name: "axis", i: xv.rank - 1 }]);
-        set(false);
-        break;
-      }
-    }
+    const context: EmitContext = {
+      b,
+      graph,
+      fold,
+      need,
+      consumers,
+      requestedNodes,
+      deferredConv,
+      values,
+      inputs,
+      get,
+      w,
+      emitConv,
+      lastAxis,
+      out,
+      x,
+      y,
+      result,
+      rank,
+      set,
+    };
+    (EMITTERS[node.op] as (c: EmitContext, n: GraphNode) => void)(context, node);
   }
 
   const graphW = new PbWriter();
