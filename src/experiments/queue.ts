@@ -184,7 +184,9 @@ export async function runOnQueue(exp: Experiment, ctx: ExperimentContext<ConfigO
     `queue: ${exp.name} run ${run}: ${cells.length} cell(s), ${todo.length} to run, on ${target.redacted} (queue ${queueNameOf(queueName)})`,
   );
   const errors = new Map<string, string>();
-  const progress = createProgress({ total: cells.length, label: "queue", unit: "cells", everySec: 10 });
+  const progress = ctx.quiet
+    ? { update() {}, log() {}, stop() {} }
+    : createProgress({ total: cells.length, label: "queue", unit: "cells", everySec: 10 });
   const kept = results.size;
   progress.update(kept);
   let outcomes: Map<string, JobOutcome>;

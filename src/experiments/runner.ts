@@ -164,6 +164,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
       backend,
       startedAt: new Date(),
       log,
+      quiet,
       signal: controller.signal,
     };
     if (opts.queue) {

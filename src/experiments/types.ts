@@ -25,6 +25,8 @@ export interface ExperimentContext<C extends ConfigObject> {
   startedAt: Date;
   /** Progress and report lines (stderr), silenced by L3KIT_QUIET=1. */
   log: (line: string) => void;
+  /** Set when `log` is silenced (L3KIT_QUIET=1, or the caller asked): progress bars stay off too. */
+  quiet?: boolean;
   /** Aborted on SIGINT/SIGTERM: long loops check it, save and return. */
   signal: AbortSignal;
 }
