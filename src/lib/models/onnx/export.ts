@@ -625,7 +625,6 @@ export function exportOnnxGraph(graph: L3Graph, weight: (name: string) => OnnxWe
     (EMITTERS[node.op] as (c: EmitContext, n: GraphNode) => void)(context, node);
   }
 
-  const graphW = new PbWriter();
   const outputs: OnnxExportInfo["outputs"] = [];
   const outputInfos: PbWriter[] = [];
   for (const o of outs) {
@@ -636,24 +635,34 @@ export function exportOnnxGraph(graph: L3Graph, weight: (name: string) => OnnxWe
     outputs.push({ name: o.name, node: o.node, shape: [...node.shape] });
     outputInfos.push(valueInfo(o.name, ["batch", ...node.shape]));
   }
+  const doc = `L³-Net '${graph.config.name}' (${graph.config.fusion} head), inference mode; NHWC inputs, batch norm ${fold ? "folded" : "kept"}`;
+  return { bytes: writeModel(b, graph, inputs, outputInfos, opset, doc), inputs, outputs };
+}
+
+/** The ModelProto bytes: the builder's nodes and initializers, the inputs and outputs, opset and l3kit's config as metadata. */
+function writeModel(
+  b: OnnxGraphBuilder,
+  graph: L3Graph,
+  inputs: OnnxExportInfo["inputs"],
+  outputInfos: PbWriter[],
+  opset: number,
+  doc: string,
+): Uint8Array {
+  const graphW = new PbWriter();
   for (const n of b.nodes) graphW.message(1, n);
   graphW.string(2, `l3net_${graph.config.name}_${graph.config.fusion}`);
   for (const t of b.initializers) graphW.message(5, t);
   for (const i of inputs) graphW.message(11, valueInfo(i.name, ["batch", ...i.shape]));
   for (const o of outputInfos) graphW.message(12, o);
-
-  const model = new PbWriter()
+  return new PbWriter()
     .int(1, opset >= 14 ? 8 : 7)
     .string(2, "l3kit")
     .string(3, "1")
-    .string(
-      6,
-      `L³-Net '${graph.config.name}' (${graph.config.fusion} head), inference mode; NHWC inputs, batch norm ${fold ? "folded" : "kept"}`,
-    )
+    .string(6, doc)
     .message(7, graphW)
     .message(8, new PbWriter().string(1, "").int(2, opset))
-    .message(14, new PbWriter().string(1, "l3kit.config").string(2, JSON.stringify(graph.config)));
-  return { bytes: model.finish(), inputs, outputs };
+    .message(14, new PbWriter().string(1, "l3kit.config").string(2, JSON.stringify(graph.config)))
+    .finish();
 }
 
 /** The model's weights as a lookup for {@link exportOnnxGraph} (reads each variable once). */
