@@ -43,9 +43,9 @@ interface Summary {
 
 test("avc-train on a full disk fails; the rerun after freeing space skips no clip and matches a clean run", { skip }, async () => {
   const d = disk as SmallDisk;
-  d.fill(150);
+  d.fill(60);
   const failed = await run(path.join(d.dir, "c"), path.join(tmp.dir, "run-full"));
-  assert.equal(failed.code, 1, failed.stderr);
+  assert.equal(failed.code, 1, `exit ${failed.code}; free ${d.freeKb()} KB\n${failed.stdout}\n${failed.stderr}`);
   assert.match(failed.stderr, /no space left on device|the disk is full/i);
   const clips = path.join(d.dir, "c", "synth", "tiny-k10-n24-seed1", "clips");
   assert.deepEqual(

@@ -148,9 +148,16 @@ export async function encodeVideo(opts: EncodeVideoOptions): Promise<EncodeVideo
     child.kill("SIGKILL");
   }, opts.timeoutMs ?? 120000);
 
+  // A pipe ffmpeg has closed (it died: a full disk, bad input) emits no more 'drain' or 'close', so a
+  // write to it must not wait for them, or the encode would hang with nothing left to wake it.
+  const gone = (stream: NodeJS.WritableStream) => {
+    const w = stream as NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean };
+    return w.destroyed === true || w.writableEnded === true;
+  };
   const write = (stream: NodeJS.WritableStream, chunk: Uint8Array) =>
     new Promise<void>((resolve) => {
-      if (stream.write(chunk)) resolve();
+      if (gone(stream)) resolve();
+      else if (stream.write(chunk) || gone(stream)) resolve();
       else {
         const done = () => {
           stream.off("drain", done);
