@@ -222,6 +222,232 @@ function gate(i: number, len: number, ramp: number): number {
   return 1;
 }
 
+/** What a pattern's generator gets: the instance, its length, the output buffers and its noise. */
+interface SoundContext {
+  inst: SynthSoundInstance;
+  durationSec: number;
+  /** Samples. */
+  n: number;
+  sr: number;
+  /** The carrier, or undefined when only the envelope is wanted. */
+  out: Float32Array | undefined;
+  /** The amplitude envelope (normalised to max 1 afterwards). */
+  amp: Float32Array;
+  rng: Rng;
+  noiseRng: Rng;
+  /** Uniform noise in [−1, 1). */
+  white: () => number;
+  twoPi: number;
+}
+
+/** One generator per temporal pattern: fills the envelope and, when wanted, the carrier. */
+const PATTERNS: Record<SynthSoundPattern, (c: SoundContext) => void> = {
+  sustained: (c) => {
+    const { inst, n, sr, out, amp, twoPi } = c;
+    const { f0, rate, tilt, phase } = c.inst;
+    for (let i = 0; i < n; i++) amp[i] = 0.55 + 0.45 * (0.5 - 0.5 * Math.cos(twoPi * (rate * (i / sr) + phase)));
+    if (out)
+      addHarmonics(
+        out,
+        0,
+        n,
+        track(n, (i) => f0 * (1 + 0.004 * Math.sin((twoPi * 5 * i) / sr))),
+        harmonicWeights(inst.harmonics, tilt),
+        amp,
+        sr,
+      );
+  },
+  plucked: (c) => {
+    const { inst, sr, out, amp, rng, durationSec } = c;
+    const { f0, rate, tilt, decay } = c.inst;
+    const tau = 0.22 * decay;
+    const len = Math.round(4.5 * tau * sr);
+    const degrees = [0, 2, 4, 7, 9, 12];
+    const body = harmonicWeights(inst.harmonics, tilt + 0.6);
+    const bright = harmonicWeights(inst.harmonics, tilt);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const f = f0 * 2 ** ((rng.pick(degrees) as number) / 12);
+      const gain = rng.uniform(0.6, 1);
+      const env = decayEnv(len, gain, 0.003 * sr, tau * sr);
+      addEnv(amp, start, env);
+      // Upper harmonics die faster: a fundamental-heavy body plus a bright, short attack layer.
+      if (out) addHarmonics(out, start, len, f, body, env, sr, bright, decayEnv(len, gain, 0.003 * sr, (tau * sr) / 5));
+    }
+  },
+  percussive: (c) => {
+    const { n, sr, out, amp, rng, white, durationSec } = c;
+    const { f0, rate, decay } = c.inst;
+    const tau = 0.045 * decay;
+    const len = Math.round(7 * tau * sr);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const gain = rng.uniform(0.5, 1);
+      addEnv(amp, start, decayEnv(len, gain, 0.001 * sr, tau * sr));
+    }
+    if (out) {
+      for (let i = 0; i < n; i++) out[i] = (amp[i] as number) * white();
+      bandpass(out, f0, 0.9, sr);
+    }
+  },
+  noiseband: (c) => {
+    const { n, sr, out, amp, white, twoPi } = c;
+    const { f0, rate, depth, phase } = c.inst;
+    for (let i = 0; i < n; i++) {
+      const t = i / sr;
+      amp[i] =
+        (0.6 + 0.4 * (0.5 + 0.5 * Math.sin(twoPi * (rate * t + phase)))) * (0.75 + 0.25 * Math.sin(twoPi * (0.37 * rate * t + 2 * phase)));
+    }
+    if (out) {
+      for (let i = 0; i < n; i++) out[i] = white();
+      bandpass(out, f0, 2 + 4 * depth, sr);
+      bandpass(out, f0, 2 + 4 * depth, sr);
+      normaliseRms(out);
+      for (let i = 0; i < n; i++) out[i] = (out[i] as number) * (amp[i] as number);
+    }
+  },
+  chirp: (c) => {
+    const { inst, sr, out, amp, rng, durationSec } = c;
+    const { f0, rate, tilt, decay, ratio } = c.inst;
+    const d = Math.min(0.8 / rate, 0.1 + 0.3 * decay);
+    const len = Math.round(d * sr);
+    const w = harmonicWeights(inst.harmonics, tilt);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const env = track(len, (i) => Math.sin((Math.PI * i) / len) ** 2);
+      addEnv(amp, start, env);
+      if (out)
+        addHarmonics(
+          out,
+          start,
+          len,
+          track(len, (i) => f0 * ratio ** (i / len)),
+          w,
+          env,
+          sr,
+        );
+    }
+  },
+  tremolo: (c) => {
+    const { inst, n, sr, out, amp, twoPi } = c;
+    const { f0, rate, tilt, depth, phase } = c.inst;
+    for (let i = 0; i < n; i++) amp[i] = 1 - depth * (0.5 + 0.5 * Math.sin(twoPi * (rate * (i / sr) + phase)));
+    if (out) addHarmonics(out, 0, n, f0, harmonicWeights(inst.harmonics, tilt), amp, sr);
+  },
+  buzz: (c) => {
+    const { inst, n, sr, out, amp, rng, twoPi, durationSec } = c;
+    const { f0, rate, tilt } = c.inst;
+    const ramp = Math.round(0.012 * sr);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const len = Math.round((rng.uniform(0.35, 0.6) / rate) * sr);
+      for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) amp[i] = Math.max(amp[i] as number, gate(i - start, len, ramp));
+    }
+    if (out)
+      addHarmonics(
+        out,
+        0,
+        n,
+        track(n, (i) => f0 * (1 + 0.006 * Math.sin((twoPi * 6 * i) / sr))),
+        harmonicWeights(inst.harmonics, Math.max(0.8, tilt), true),
+        amp,
+        sr,
+      );
+  },
+  bell: (c) => {
+    const { n, sr, out, amp, rng, twoPi, durationSec } = c;
+    const { f0, rate, decay, depth } = c.inst;
+    const tau = 0.55 * decay;
+    const len = Math.round(4 * tau * sr);
+    const index = decayEnv(len, 3 * depth, 1e-9, 0.35 * tau * sr);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const gain = rng.uniform(0.6, 1);
+      const env = decayEnv(len, gain, 0.002 * sr, tau * sr);
+      addEnv(amp, start, env);
+      if (out) {
+        // FM bell: carrier f0, inharmonic modulator √2·f0, index decaying faster than the tone.
+        for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) {
+          const k = i - start;
+          const t = k / sr;
+          out[i] =
+            (out[i] as number) +
+            (env[k] as number) * Math.sin(twoPi * f0 * t + (index[k] as number) * Math.sin(twoPi * f0 * Math.SQRT2 * t));
+        }
+      }
+    }
+  },
+  rattle: (c) => {
+    const { n, sr, out, amp, rng, noiseRng, white, twoPi, durationSec } = c;
+    const { f0, rate, depth } = c.inst;
+    const clickRate = 18 + 20 * depth;
+    const clickTau = 0.004 * sr;
+    const ramp = Math.round(0.01 * sr);
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const len = Math.round(rng.uniform(0.15, 0.4) * sr);
+      for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) amp[i] = Math.max(amp[i] as number, gate(i - start, len, ramp));
+      if (out) {
+        const period = sr / clickRate;
+        for (let c = 0; c * period < len; c++) {
+          const cs = start + Math.round(c * period);
+          const g = gate(cs - start, len, ramp) * noiseRng.uniform(0.6, 1);
+          const cl = Math.round(6 * clickTau);
+          for (let i = Math.max(0, cs); i < Math.min(n, cs + cl); i++) {
+            const k = i - cs;
+            out[i] =
+              (out[i] as number) +
+              g * Math.exp(-k / clickTau) * Math.sin((twoPi * f0 * k) / sr) +
+              0.3 * g * Math.exp(-k / clickTau) * white();
+          }
+        }
+      }
+    }
+  },
+  vowel: (c) => {
+    const { inst, n, sr, out, amp, rng, twoPi, durationSec } = c;
+    const { f0, rate, tilt, depth, ratio, phase } = c.inst;
+    const f1 = 350 + 450 * depth;
+    const f2 = 900 + 700 * ratio;
+    const w = new Float64Array(inst.harmonics);
+    for (let k = 1; k <= w.length; k++) {
+      const fk = k * f0;
+      w[k - 1] = (1 / k ** (0.5 * tilt)) * (Math.exp(-(((fk - f1) / 180) ** 2)) + 0.6 * Math.exp(-(((fk - f2) / 260) ** 2)) + 0.04);
+    }
+    for (const t0 of onsets(rate, durationSec, rng)) {
+      const start = Math.round(t0 * sr);
+      const len = Math.round((0.7 / rate) * sr);
+      for (let i = Math.max(0, start); i < Math.min(n, start + len); i++)
+        amp[i] = Math.max(amp[i] as number, Math.sin((Math.PI * (i - start)) / len) ** 1.5);
+    }
+    if (out)
+      addHarmonics(
+        out,
+        0,
+        n,
+        track(n, (i) => f0 * (1 + 0.03 * Math.sin(twoPi * (0.5 * rate * (i / sr) + phase)))),
+        w,
+        amp,
+        sr,
+      );
+  },
+  siren: (c) => {
+    const { inst, n, sr, out, amp, twoPi } = c;
+    const { f0, rate, tilt, depth, phase } = c.inst;
+    for (let i = 0; i < n; i++) amp[i] = 0.8 + 0.2 * Math.sin(twoPi * (2 * rate * (i / sr) + phase));
+    if (out)
+      addHarmonics(
+        out,
+        0,
+        n,
+        track(n, (i) => f0 * 2 ** (0.4 * depth * Math.sin(twoPi * (rate * (i / sr) + phase)))),
+        harmonicWeights(inst.harmonics, tilt),
+        amp,
+        sr,
+      );
+  },
+};
+
 /**
  * Synthesises `durationSec` of a sound instance at `sampleRate`. With `envelopeOnly`, only the
  * amplitude envelope is computed (used for silent distractors that pulse like sounding objects).
@@ -236,209 +462,12 @@ export function synthesizeSynthSound(
   const n = Math.round(durationSec * sr);
   const rng = new Rng(inst.seed);
   const noiseRng = rng.fork("noise");
-  const carrier = !opts.envelopeOnly;
-  const out = carrier ? new Float32Array(n) : undefined;
+  const out = opts.envelopeOnly ? undefined : new Float32Array(n);
   const amp = new Float32Array(n);
   const twoPi = 2 * Math.PI;
-  const { f0, rate, tilt, decay, depth, ratio, phase } = inst;
   const white = () => noiseRng.next() * 2 - 1;
 
-  switch (inst.pattern) {
-    case "sustained": {
-      for (let i = 0; i < n; i++) amp[i] = 0.55 + 0.45 * (0.5 - 0.5 * Math.cos(twoPi * (rate * (i / sr) + phase)));
-      if (out)
-        addHarmonics(
-          out,
-          0,
-          n,
-          track(n, (i) => f0 * (1 + 0.004 * Math.sin((twoPi * 5 * i) / sr))),
-          harmonicWeights(inst.harmonics, tilt),
-          amp,
-          sr,
-        );
-      break;
-    }
-    case "plucked": {
-      const tau = 0.22 * decay;
-      const len = Math.round(4.5 * tau * sr);
-      const degrees = [0, 2, 4, 7, 9, 12];
-      const body = harmonicWeights(inst.harmonics, tilt + 0.6);
-      const bright = harmonicWeights(inst.harmonics, tilt);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const f = f0 * 2 ** ((rng.pick(degrees) as number) / 12);
-        const gain = rng.uniform(0.6, 1);
-        const env = decayEnv(len, gain, 0.003 * sr, tau * sr);
-        addEnv(amp, start, env);
-        // Upper harmonics die faster: a fundamental-heavy body plus a bright, short attack layer.
-        if (out) addHarmonics(out, start, len, f, body, env, sr, bright, decayEnv(len, gain, 0.003 * sr, (tau * sr) / 5));
-      }
-      break;
-    }
-    case "percussive": {
-      const tau = 0.045 * decay;
-      const len = Math.round(7 * tau * sr);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const gain = rng.uniform(0.5, 1);
-        addEnv(amp, start, decayEnv(len, gain, 0.001 * sr, tau * sr));
-      }
-      if (out) {
-        for (let i = 0; i < n; i++) out[i] = (amp[i] as number) * white();
-        bandpass(out, f0, 0.9, sr);
-      }
-      break;
-    }
-    case "noiseband": {
-      for (let i = 0; i < n; i++) {
-        const t = i / sr;
-        amp[i] =
-          (0.6 + 0.4 * (0.5 + 0.5 * Math.sin(twoPi * (rate * t + phase)))) *
-          (0.75 + 0.25 * Math.sin(twoPi * (0.37 * rate * t + 2 * phase)));
-      }
-      if (out) {
-        for (let i = 0; i < n; i++) out[i] = white();
-        bandpass(out, f0, 2 + 4 * depth, sr);
-        bandpass(out, f0, 2 + 4 * depth, sr);
-        normaliseRms(out);
-        for (let i = 0; i < n; i++) out[i] = (out[i] as number) * (amp[i] as number);
-      }
-      break;
-    }
-    case "chirp": {
-      const d = Math.min(0.8 / rate, 0.1 + 0.3 * decay);
-      const len = Math.round(d * sr);
-      const w = harmonicWeights(inst.harmonics, tilt);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const env = track(len, (i) => Math.sin((Math.PI * i) / len) ** 2);
-        addEnv(amp, start, env);
-        if (out)
-          addHarmonics(
-            out,
-            start,
-            len,
-            track(len, (i) => f0 * ratio ** (i / len)),
-            w,
-            env,
-            sr,
-          );
-      }
-      break;
-    }
-    case "tremolo": {
-      for (let i = 0; i < n; i++) amp[i] = 1 - depth * (0.5 + 0.5 * Math.sin(twoPi * (rate * (i / sr) + phase)));
-      if (out) addHarmonics(out, 0, n, f0, harmonicWeights(inst.harmonics, tilt), amp, sr);
-      break;
-    }
-    case "buzz": {
-      const ramp = Math.round(0.012 * sr);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const len = Math.round((rng.uniform(0.35, 0.6) / rate) * sr);
-        for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) amp[i] = Math.max(amp[i] as number, gate(i - start, len, ramp));
-      }
-      if (out)
-        addHarmonics(
-          out,
-          0,
-          n,
-          track(n, (i) => f0 * (1 + 0.006 * Math.sin((twoPi * 6 * i) / sr))),
-          harmonicWeights(inst.harmonics, Math.max(0.8, tilt), true),
-          amp,
-          sr,
-        );
-      break;
-    }
-    case "bell": {
-      const tau = 0.55 * decay;
-      const len = Math.round(4 * tau * sr);
-      const index = decayEnv(len, 3 * depth, 1e-9, 0.35 * tau * sr);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const gain = rng.uniform(0.6, 1);
-        const env = decayEnv(len, gain, 0.002 * sr, tau * sr);
-        addEnv(amp, start, env);
-        if (out) {
-          // FM bell: carrier f0, inharmonic modulator √2·f0, index decaying faster than the tone.
-          for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) {
-            const k = i - start;
-            const t = k / sr;
-            out[i] =
-              (out[i] as number) +
-              (env[k] as number) * Math.sin(twoPi * f0 * t + (index[k] as number) * Math.sin(twoPi * f0 * Math.SQRT2 * t));
-          }
-        }
-      }
-      break;
-    }
-    case "rattle": {
-      const clickRate = 18 + 20 * depth;
-      const clickTau = 0.004 * sr;
-      const ramp = Math.round(0.01 * sr);
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const len = Math.round(rng.uniform(0.15, 0.4) * sr);
-        for (let i = Math.max(0, start); i < Math.min(n, start + len); i++) amp[i] = Math.max(amp[i] as number, gate(i - start, len, ramp));
-        if (out) {
-          const period = sr / clickRate;
-          for (let c = 0; c * period < len; c++) {
-            const cs = start + Math.round(c * period);
-            const g = gate(cs - start, len, ramp) * noiseRng.uniform(0.6, 1);
-            const cl = Math.round(6 * clickTau);
-            for (let i = Math.max(0, cs); i < Math.min(n, cs + cl); i++) {
-              const k = i - cs;
-              out[i] =
-                (out[i] as number) +
-                g * Math.exp(-k / clickTau) * Math.sin((twoPi * f0 * k) / sr) +
-                0.3 * g * Math.exp(-k / clickTau) * white();
-            }
-          }
-        }
-      }
-      break;
-    }
-    case "vowel": {
-      const f1 = 350 + 450 * depth;
-      const f2 = 900 + 700 * ratio;
-      const w = new Float64Array(inst.harmonics);
-      for (let k = 1; k <= w.length; k++) {
-        const fk = k * f0;
-        w[k - 1] = (1 / k ** (0.5 * tilt)) * (Math.exp(-(((fk - f1) / 180) ** 2)) + 0.6 * Math.exp(-(((fk - f2) / 260) ** 2)) + 0.04);
-      }
-      for (const t0 of onsets(rate, durationSec, rng)) {
-        const start = Math.round(t0 * sr);
-        const len = Math.round((0.7 / rate) * sr);
-        for (let i = Math.max(0, start); i < Math.min(n, start + len); i++)
-          amp[i] = Math.max(amp[i] as number, Math.sin((Math.PI * (i - start)) / len) ** 1.5);
-      }
-      if (out)
-        addHarmonics(
-          out,
-          0,
-          n,
-          track(n, (i) => f0 * (1 + 0.03 * Math.sin(twoPi * (0.5 * rate * (i / sr) + phase)))),
-          w,
-          amp,
-          sr,
-        );
-      break;
-    }
-    case "siren": {
-      for (let i = 0; i < n; i++) amp[i] = 0.8 + 0.2 * Math.sin(twoPi * (2 * rate * (i / sr) + phase));
-      if (out)
-        addHarmonics(
-          out,
-          0,
-          n,
-          track(n, (i) => f0 * 2 ** (0.4 * depth * Math.sin(twoPi * (rate * (i / sr) + phase)))),
-          harmonicWeights(inst.harmonics, tilt),
-          amp,
-          sr,
-        );
-      break;
-    }
-  }
+  PATTERNS[inst.pattern]({ inst, durationSec, n, sr, out, amp, rng, noiseRng, white, twoPi });
   normaliseMax(amp);
   if (out) normaliseRms(out);
   return { samples: out, amp };
