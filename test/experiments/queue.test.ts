@@ -291,6 +291,44 @@ describe("on a real Redis", needsRedis(), () => {
         readFileSync(path.join(oneOut, "table.csv"), "utf8"),
       );
 
+      // A cell that failed for good: the others make the table, the failed seed is marked.
+      const exp = experiments["ablation-fusion"];
+      const plan = exp?.cells;
+      assert.ok(exp && plan);
+      const prov = JSON.parse(readFileSync(path.join(queuedOut, "provenance.json"), "utf8"));
+      const config = ablationPayload().config as import("../../src/experiments/types").ConfigObject;
+      const outcomes = plan
+        .list(config, [0])
+        .map((cell) =>
+          cell.key === "cosine-seed0"
+            ? { cell, ok: false as const, error: "boom (2 attempts)" }
+            : { cell, ok: true as const, result: JSON.parse(readFileSync(path.join(queuedOut, "cells", cell.key, "cell.json"), "utf8")) },
+        );
+      const failedOut = path.join(tmp.dir, "with-failure");
+      const r = await plan.finish(
+        {
+          config,
+          seeds: [0],
+          out: failedOut,
+          resultsRoot: tmp.dir,
+          resume: false,
+          backend: { name: "wasm", threads: 2, tfBackend: "wasm" } as never,
+          startedAt: new Date(),
+          log: () => {},
+          quiet: true,
+          signal: new AbortController().signal,
+        },
+        { data: { manifestPath: prov.dataset.manifest } },
+        outcomes,
+      );
+      assert.deepEqual(r.failedCells, [{ cell: "cosine-seed0", error: "boom (2 attempts)" }]);
+      const table = readFileSync(path.join(failedOut, "table.csv"), "utf8");
+      assert.match(table.split("\n")[0] as string, /,failed_seeds$/);
+      const cosine = (table.split("\n").find((l) => l.startsWith("cosine,")) ?? "").split(",");
+      assert.equal(cosine[3], "0", "no seed of cosine finished");
+      assert.equal(cosine.at(-1), "0", "its failed seed is named");
+      assert.match(readFileSync(path.join(failedOut, "table.md"), "utf8"), /FAILED: cell cosine-seed0 .*boom/);
+
       // No credential in logs or results.
       const files = ["provenance.json", "table.md", "table.csv", "table.json"].map((f) => readFileSync(path.join(queuedOut, f), "utf8"));
       for (const text of [all, ...files]) assert.ok(!text.includes(secret), "the password appears nowhere");
