@@ -14,6 +14,7 @@ import {
   type OrtModuleLike as Ort,
   type OrtSessionLike as OrtSession,
   type OrtTensorLike as OrtTensor,
+  onnxSpinOptions,
 } from "../models/onnx";
 import { buildEvalGraph, buildTrainGraph, nchwcProbeModel, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
 import { ConfigError, errorMessage, L3kitError } from "../util";
@@ -344,6 +345,7 @@ export async function createOnnxTrainingEngine(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    ...onnxSpinOptions(),
   };
   // NCHWc kernels are the CPU provider's own; its block size follows the CPU's vector width
   const nchwcBlock = device === "cpu" ? await nchwcBlockSize(ort) : 0;

@@ -167,6 +167,16 @@ export function resolveInferenceEngine(prefer?: InferenceEngine): { engine: "onn
 }
 
 /** onnxruntime intra-op threads by default: `L3KIT_THREADS`, else every core. */
+/**
+ * Session options that stop onnxruntime's idle threads from spinning, when `L3KIT_ONNX_SPIN=0`
+ * (set by `l3kit worker`): several processes sharing the cores then do not burn each other's time
+ * while waiting. Spinning changes no result, only how threads wait.
+ */
+export function onnxSpinOptions(): Record<string, unknown> {
+  if (process.env.L3KIT_ONNX_SPIN !== "0") return {};
+  return { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } };
+}
+
 export function defaultOnnxThreads(): number {
   const env = process.env.L3KIT_THREADS ? Number(process.env.L3KIT_THREADS) : undefined;
   if (env !== undefined && Number.isInteger(env) && env >= 1) return env;
@@ -332,6 +342,7 @@ export class OnnxL3Runner implements InferenceRunner {
         interOpNumThreads: 1,
         graphOptimizationLevel: "all",
         executionMode: "sequential",
+        ...onnxSpinOptions(),
       }).then((session) => ({ session, info }));
       p.catch(() => this.sessions.delete(key));
       this.sessions.set(key, p);
