@@ -45,3 +45,20 @@ export interface MediaCallOptions {
   /** Kill ffmpeg and fail with reason "timeout" after this many ms (default 60000; not counting time queued for the pool). */
   timeoutMs?: number;
 }
+
+/** Video file extensions (lower case, with the dot): what `data scan` takes from a folder, and part of what `embed` takes. */
+export const VIDEO_EXTENSIONS: readonly string[] = [
+  ".mp4",
+  ".m4v",
+  ".mkv",
+  ".webm",
+  ".mov",
+  ".avi",
+  ".mpg",
+  ".mpeg",
+  ".flv",
+  ".wmv",
+  ".ogv",
+  ".3gp",
+  ".ts",
+];

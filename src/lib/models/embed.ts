@@ -15,16 +15,16 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { encodeNpy, probeMedia, type RgbFrame, readAudio, readFrames } from "../media";
-import { checkWritableDir, ConfigError, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../util";
+import { encodeNpy, probeMedia, type RgbFrame, readAudio, readFrames, VIDEO_EXTENSIONS } from "../media";
+import { ConfigError, checkWritableDir, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../util";
+import { loadModel } from "./checkpoint";
 import { audioInputShape, audioWindowSamples } from "./config";
 import { computeAudioInput, computeFrameInput } from "./frontend";
-import type { L3Net } from "./model";
 import { type EmbeddingLayer, resolveEmbeddingLayer } from "./graph";
+import type { L3Net } from "./model";
 import { encodeNpz } from "./npz";
 import { type InferenceEngineChoice, inferenceRunnerFor } from "./onnx";
 import { resampleAudio } from "./resample";
-import { loadModel } from "./checkpoint";
 
 /**
  * Which feature to return: `global` — the tower's global max-pooled vector (paper: 512-d); `grid` — the
@@ -315,19 +315,7 @@ export interface EmbedCommandReport {
 
 /** Extensions `embed` takes from a folder (video, audio and image files; lower case, with the dot). */
 export const EMBED_EXTENSIONS: readonly string[] = [
-  ".mp4",
-  ".m4v",
-  ".mkv",
-  ".webm",
-  ".mov",
-  ".avi",
-  ".mpg",
-  ".mpeg",
-  ".flv",
-  ".wmv",
-  ".ogv",
-  ".3gp",
-  ".ts",
+  ...VIDEO_EXTENSIONS,
   ".wav",
   ".mp3",
   ".flac",

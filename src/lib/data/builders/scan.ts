@@ -1,27 +1,11 @@
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { VIDEO_EXTENSIONS } from "../../media";
 import { ConfigError, checkWritableDir, writeFileAtomic } from "../../util";
 import { saveManifest } from "../manifest";
 import { DEFAULT_SPLIT_RATIOS, type SplitRatios, splitForId } from "../split";
 import type { ManifestRow } from "../types";
 import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
-
-/** File extensions scanVideos treats as media (lower case, with the dot). */
-export const VIDEO_EXTENSIONS: readonly string[] = [
-  ".mp4",
-  ".m4v",
-  ".mkv",
-  ".webm",
-  ".mov",
-  ".avi",
-  ".mpg",
-  ".mpeg",
-  ".flv",
-  ".wmv",
-  ".ogv",
-  ".3gp",
-  ".ts",
-];
 
 export interface ScanVideosOptions {
   /** Manifest file to write (JSONL). An errors file is written beside it (see `errorsOut`). */
