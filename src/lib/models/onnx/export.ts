@@ -432,7 +432,7 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     set(false);
   },
   dense: (c, node) => {
-    const { b, w, x, result, rank, set } = c;
+    const { b, w, x, result, set } = c;
     const xv = x as Value;
     const k = w(node.kernel);
     const bias = w(node.bias);
@@ -485,7 +485,7 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     set(xv.nchw);
   },
   euclideanDistance: (c, node) => {
-    const { b, inputs, lastAxis, out, x, y, result, set } = c;
+    const { b, lastAxis, out, x, y, result, set } = c;
     const xv = x as Value;
     const yv = y ?? fail(`'${node.name}' needs two inputs`);
     b.node("Sub", [xv.name, yv.name], [out(node, "diff")]);
@@ -503,7 +503,7 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     set(xv.nchw);
   },
   dot: (c, node) => {
-    const { b, inputs, lastAxis, out, x, y, result, set } = c;
+    const { b, lastAxis, out, x, y, result, set } = c;
     const xv = x as Value;
     const yv = y ?? fail(`'${node.name}' needs two inputs`);
     b.node("Mul", [xv.name, yv.name], [out(node, "prod")]);
@@ -511,7 +511,7 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     set(xv.nchw);
   },
   locationDot: (c, node) => {
-    const { b, inputs, w, out, x, y, result, set } = c;
+    const { b, out, x, y, result, set } = c;
     const xv = x as Value;
     const yv = y ?? fail(`'${node.name}' needs two inputs`);
     if (!xv.nchw || yv.rank !== 2) fail(`'${node.name}' needs a B×h×w×E map and a B×E vector`);

@@ -219,15 +219,8 @@ interface Ctx {
 type Emitted = { out: Value; back?: Backward };
 
 function convForward(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Value, weight: string, bias?: string): string {
-  if (x.layout.kind === "nchw") {
-    const blocked = blockedConv(c.e, x.name, x.layout.c, weight, node.filters, node.kernelSize, node.name, bias);
-    if (blocked) return blocked;
-  }
-  const p = (node.kernelSize - 1) / 2;
-  return c.e.op("Conv", bias ? [x.name, weight, bias] : [x.name, weight], node.name, [
-    { name: "kernel_shape", ints: [node.kernelSize, node.kernelSize] },
-    { name: "pads", ints: [p, p, p, p] },
-  ]);
+  if (x.layout.kind !== "nchw") fail(`conv '${node.name}' needs an NCHW map`);
+  return sameConv(c.e, x.name, x.layout.c, weight, node.filters, node.kernelSize, node.name, bias);
 }
 
 const NCHWC_DOMAIN = "com.microsoft.nchwc";
@@ -243,25 +236,21 @@ export function nchwcProbeModel(): Uint8Array {
 }
 
 /**
- * A stride-1 same-padded conv (OIHW weight input) as onnxruntime's NCHWc Conv, when the emitter has
- * a block size and the channels fit it: output channels a multiple of the block, input channels
+ * A stride-1 same-padded conv (OIHW weight input): onnxruntime's NCHWc Conv when the emitter has a
+ * block size and the channels fit it, a plain Conv otherwise. Fitting: output channels a multiple of the block, input channels
  * fewer than the block (read as NCHW) or a multiple of it. The kernel is reordered in-graph to the
  * layout MLAS expects (OIHWBiBo, or OIHWBo for a NCHW input), activations by ReorderInput/Output.
  * With runtime weights onnxruntime's own NCHWc rewrite never applies (it needs constant kernels);
  * measured 15–30% faster than Conv on lite's shapes (1 thread, reorders included).
  */
-function blockedConv(
-  e: TrainEmitter,
-  x: string,
-  cin: number,
-  weight: string,
-  cout: number,
-  k: number,
-  base: string,
-  bias?: string,
-): string | undefined {
+function sameConv(e: TrainEmitter, x: string, cin: number, weight: string, cout: number, k: number, base: string, bias?: string): string {
+  const p = (k - 1) / 2;
+  const attrs: Attr[] = [
+    { name: "kernel_shape", ints: [k, k] },
+    { name: "pads", ints: [p, p, p, p] },
+  ];
   const bs = e.nchwcBlock;
-  if (bs <= 1 || cout % bs !== 0 || !(cin < bs || cin % bs === 0)) return undefined;
+  if (bs <= 1 || cout % bs !== 0 || !(cin < bs || cin % bs === 0)) return e.op("Conv", bias ? [x, weight, bias] : [x, weight], base, attrs);
   e.usedNchwc = true;
   const nchwIn = cin < bs;
   // OIHW → [O/b, I/b, k, k, b_i, b_o] (or [O/b, I, k, k, b_o] for a NCHW input), then back to 4-D
@@ -273,17 +262,7 @@ function blockedConv(
     `${base}:wblocked`,
   );
   const input = nchwIn ? x : e.op("ReorderInput", [x], `${base}:xblocked`, [], NCHWC_DOMAIN);
-  const p = (k - 1) / 2;
-  const y = e.op(
-    "Conv",
-    bias ? [input, reordered, bias] : [input, reordered],
-    `${base}:blocked`,
-    [
-      { name: "kernel_shape", ints: [k, k] },
-      { name: "pads", ints: [p, p, p, p] },
-    ],
-    NCHWC_DOMAIN,
-  );
+  const y = e.op("Conv", bias ? [input, reordered, bias] : [input, reordered], `${base}:blocked`, attrs, NCHWC_DOMAIN);
   return e.op("ReorderOutput", [y], base, [{ name: "channels", i: cout }], NCHWC_DOMAIN);
 }
 
@@ -306,7 +285,6 @@ function emitConv(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Value):
   }
   const out = convForward(c, node, x, W);
   const back: Backward = (dy) => {
-    const p = (k - 1) / 2;
     let dx: string | undefined;
     if (x.grad) {
       // Conv with the kernel flipped in space and its in/out channels swapped
@@ -316,12 +294,7 @@ function emitConv(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Value):
         [swapped, e.b.ints([-1, -1]), e.b.ints([INT_MIN, INT_MIN]), e.b.ints([2, 3]), e.b.ints([-1, -1])],
         `${node.name}:wflip`,
       );
-      dx =
-        blockedConv(e, dy, cout, flipped, cin, k, `${node.name}:dx`) ??
-        e.op("Conv", [dy, flipped], `${node.name}:dx`, [
-          { name: "kernel_shape", ints: [k, k] },
-          { name: "pads", ints: [p, p, p, p] },
-        ]);
+      dx = sameConv(e, dy, cout, flipped, cin, k, `${node.name}:dx`);
     }
     const dW = convWeightGrad(e, node, x, dy);
     return { inputs: [dx], params: { [node.kernel]: dW } };
