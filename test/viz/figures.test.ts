@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { readMetricsJsonl } from "../../src/lib/train";
+import { readMetricsJsonl, readMetricsRows } from "../../src/lib/train";
 import {
   ablationBars,
   confusionMatrixFigure,
@@ -101,6 +101,18 @@ describe("readMetricsJsonl", () => {
       writeFileSync(f, '{"step":"x"}\n{"step":3}\n');
       await assert.rejects(readMetricsJsonl(f), /metrics.jsonl:1: expected a JSON object with a numeric step/);
       await assert.rejects(readMetricsJsonl(path.join(dir, "none.jsonl")), /none.jsonl: cannot read metrics file/);
+      // the resume path reads the same way: a cut last line dropped, a bad line inside an error, no file none
+      writeFileSync(f, '{"step":1}\n{"step":2}\n{"step":3,"lo');
+      assert.deepEqual(
+        readMetricsRows(f).map((r) => r.step),
+        [1, 2],
+      );
+      writeFileSync(f, '{"step":1}\nnot json\n{"step":3}\n');
+      assert.throws(
+        () => readMetricsRows(f),
+        (e: Error) => e.message.startsWith(`${f}:2: line is not valid JSON`),
+      );
+      assert.deepEqual(readMetricsRows(path.join(dir, "none.jsonl")), []);
     } finally {
       cleanup();
     }
