@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -8,7 +10,9 @@ import {
   countL3Params,
   diffL3Configs,
   formatModelSummary,
+  L3_PRESET_NAMES,
   type L3NetConfigInput,
+  l3Preset,
   lastMapShapes,
   modelSummary,
   resolveL3Config,
@@ -17,6 +21,17 @@ import {
 import { ConfigError } from "../../src/lib/util";
 
 describe("presets and parameter counts", () => {
+  test("lite and tiny, derived from paper, equal the full presets they replaced (values and key order)", () => {
+    // test/fixtures/l3-presets.json: the three presets as full copies wrote them, before lite and tiny were derived.
+    const pinned = JSON.parse(readFileSync(path.join(__dirname, "..", "fixtures", "l3-presets.json"), "utf8")) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(pinned), [...L3_PRESET_NAMES]);
+    for (const name of L3_PRESET_NAMES) {
+      assert.deepEqual(l3Preset(name), pinned[name], name);
+      assert.equal(JSON.stringify(l3Preset(name)), JSON.stringify(pinned[name]), `${name}: key order`);
+      assert.deepEqual(resolveL3Config(name), pinned[name], `${name} resolves to the same config`);
+    }
+  });
+
   test("paper: conv weights 4,683,456 (vision) and 4,682,304 (audio); concat head 131,458", () => {
     const c = countL3Params("paper");
     assert.equal(c.vision.conv, 4_683_456);

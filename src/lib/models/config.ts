@@ -164,69 +164,35 @@ const PAPER: L3NetConfig = {
   batchNorm: { momentum: 0.99, epsilon: 1e-3 },
 };
 
+/** How a smaller preset differs from the paper's network: narrower blocks, smaller frames and a log-mel front-end. */
+interface PresetVariant {
+  /** Every block's width is the paper's divided by this. */
+  widthDivisor: number;
+  frame: Pick<VisionFrontEnd, "size" | "resizeTo">;
+  audio: AudioFrontEnd;
+}
+
+/** A log-mel front-end at 16 kHz (HTK mel scale, nFft 512, "same" framing, 80 dB range) with the given hop and bands. */
+function mel16k(hopLength: number, nMels: number): MelAudioFrontEnd {
+  return { kind: "mel", sampleRate: 16000, durationSec: 1, nFft: 512, hopLength, nMels, htk: true, padding: "same", topDb: 80 };
+}
+
+/** The paper's network with a variant's widths, frame size and audio front-end (as torchvision's vgg.py derives VGG-11…19 from one list). */
+function fromPaper(name: string, v: PresetVariant): L3NetConfig {
+  const widths = PAPER.vision.widths.map((w) => w / v.widthDivisor);
+  return {
+    ...PAPER,
+    name,
+    vision: { ...PAPER.vision, frontEnd: { ...PAPER.vision.frontEnd, ...v.frame }, widths },
+    audio: { ...PAPER.audio, frontEnd: v.audio, widths: [...widths] },
+  };
+}
+
 /** lite: 112×112 frames, 64-band log-mel at 16 kHz (nFft 512, hop 160, "same" framing → 64×100), widths ÷4. */
-const LITE: L3NetConfig = {
-  name: "lite",
-  vision: {
-    frontEnd: { size: 112, resizeTo: 128, normalize: "symmetric" },
-    widths: [16, 32, 64, 128],
-    convsPerBlock: 2,
-    kernelSize: 3,
-    gridPool: [4, 4],
-  },
-  audio: {
-    frontEnd: {
-      kind: "mel",
-      sampleRate: 16000,
-      durationSec: 1,
-      nFft: 512,
-      hopLength: 160,
-      nMels: 64,
-      htk: true,
-      padding: "same",
-      topDb: 80,
-    },
-    widths: [16, 32, 64, 128],
-    convsPerBlock: 2,
-    kernelSize: 3,
-    gridPool: [4, 3],
-  },
-  fusion: "concat",
-  head: { hidden: 128, embedDim: 128 },
-  batchNorm: { momentum: 0.99, epsilon: 1e-3 },
-};
+const LITE = fromPaper("lite", { widthDivisor: 4, frame: { size: 112, resizeTo: 128 }, audio: mel16k(160, 64) });
 
 /** tiny: 64×64 frames, 32-band log-mel at 16 kHz (nFft 512, hop 320, "same" framing → 32×50), widths ÷8. */
-const TINY: L3NetConfig = {
-  name: "tiny",
-  vision: {
-    frontEnd: { size: 64, resizeTo: 73, normalize: "symmetric" },
-    widths: [8, 16, 32, 64],
-    convsPerBlock: 2,
-    kernelSize: 3,
-    gridPool: [4, 4],
-  },
-  audio: {
-    frontEnd: {
-      kind: "mel",
-      sampleRate: 16000,
-      durationSec: 1,
-      nFft: 512,
-      hopLength: 320,
-      nMels: 32,
-      htk: true,
-      padding: "same",
-      topDb: 80,
-    },
-    widths: [8, 16, 32, 64],
-    convsPerBlock: 2,
-    kernelSize: 3,
-    gridPool: [4, 3],
-  },
-  fusion: "concat",
-  head: { hidden: 128, embedDim: 128 },
-  batchNorm: { momentum: 0.99, epsilon: 1e-3 },
-};
+const TINY = fromPaper("tiny", { widthDivisor: 8, frame: { size: 64, resizeTo: 73 }, audio: mel16k(320, 32) });
 
 const PRESETS: Record<L3PresetName, L3NetConfig> = { paper: PAPER, lite: LITE, tiny: TINY };
 
