@@ -46,7 +46,7 @@ export function registerDataCommand(program: Command): void {
     .option("--overwrite", "replace an existing dataset in --out")
     .option("--shard <i/N>", SHARD_HELP)
     .action(async (opts) => {
-      const { synthCommand } = require("../lib/data") as typeof import("../lib/data");
+      const { synthCommand } = require("./data-synth") as typeof import("./data-synth");
       await synthCommand(opts);
     });
 
@@ -72,7 +72,7 @@ export function registerDataCommand(program: Command): void {
     .option("--shard <i/N>", SHARD_HELP)
     .option("--allow-failures", ALLOW_FAILURES_HELP)
     .action(async (opts) => {
-      const { cacheCommand } = require("../lib/data") as typeof import("../lib/data");
+      const { cacheCommand } = require("./data-cache") as typeof import("./data-cache");
       const r = await cacheCommand(opts);
       finishBatch("clip(s)", r.skipped.length, r.clips + r.skipped.length, opts.allowFailures);
     });
@@ -85,7 +85,7 @@ export function registerDataCommand(program: Command): void {
     .argument("<out>", "the --out folder the shards were built with (they are in <out>/parts/<i>-of-<N>/)")
     .option("--keep-parts", "keep <out>/parts after merging (default: removed)")
     .action(async (out: string, opts: { keepParts?: boolean }) => {
-      const { mergeCommand } = require("../lib/data") as typeof import("../lib/data");
+      const { mergeCommand } = require("./data-merge") as typeof import("./data-merge");
       await mergeCommand(out, opts);
     });
 

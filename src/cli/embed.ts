@@ -54,7 +54,7 @@ export function registerEmbedCommand(program: Command): void {
     ) => {
       const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
       await initBackend({ backend: parseBackendName(opts.backend) });
-      const { embedCommand } = require("../lib/models") as typeof import("../lib/models");
+      const { embedCommand } = require("./embed-files") as typeof import("./embed-files");
       const report = await embedCommand({
         files,
         checkpoint: opts.checkpoint,

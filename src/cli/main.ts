@@ -9,6 +9,7 @@ import { registerDataCommand } from "./data";
 import { registerEmbedCommand } from "./embed";
 import { registerExperimentCommand } from "./experiment";
 import { registerModelCommand } from "./model";
+import { installProgressBar } from "./progress";
 import { packageVersion } from "./shared";
 import { registerWorkerCommand } from "./worker";
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
 
 /** Entry point used by bin/l3kit.js. */
 export async function main(argv: string[]): Promise<void> {
+  installProgressBar(); // the library draws plain lines; the command draws bars on a terminal
   await buildProgram().parseAsync(argv);
 }
 

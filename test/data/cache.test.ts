@@ -5,14 +5,13 @@ import { after, before, describe, test } from "node:test";
 import {
   buildSampleCache,
   type CacheProgress,
-  cacheCommand,
   cacheSampleTimes,
   createPairSampler,
   type ManifestRow,
   openSampleCache,
-  parseCacheFrameSize,
   saveManifest,
 } from "../../src/lib/data";
+import { cacheCommand, parseCacheFrameSize } from "../../src/cli/data-cache";
 import { readSamples } from "../../src/lib/media";
 import { tempDir } from "../helpers";
 import { audioTime, frameTime, makeClockVideo, zeroCrossingFreq } from "./fixtures";

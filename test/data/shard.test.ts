@@ -4,18 +4,18 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   buildSampleCache,
-  cacheCommand,
   generateSynthDataset,
   generateSynthShard,
   loadManifest,
   type ManifestRow,
-  mergeCommand,
   mergeSampleCacheParts,
   mergeSynthParts,
   openSampleCache,
   parseShardSpec,
   shardOfId,
 } from "../../src/lib/data";
+import { cacheCommand } from "../../src/cli/data-cache";
+import { mergeCommand } from "../../src/cli/data-merge";
 import { tempDir } from "../helpers";
 
 const tmp = tempDir("l3kit-shard-");

@@ -8,13 +8,13 @@ import {
   audioWindowPlan,
   buildL3Net,
   embedAudio,
-  embedCommand,
   embedImage,
   embedVideo,
   type L3Net,
   resampleAudio,
   saveModel,
 } from "../../src/lib/models";
+import { embedCommand } from "../../src/cli/embed-files";
 import { L3kitError, Rng } from "../../src/lib/util";
 import { frameToFloat } from "../../src/lib/vision";
 import { needsRealdata, realdata, tempDir } from "../helpers";

@@ -15,10 +15,10 @@ import {
   type SynthDatasetResult,
   synthAvcCeiling,
   synthClasses,
-  synthCommand,
   synthesizeSynthClipAudio,
   type SynthMetadata,
 } from "../../src/lib/data/synth";
+import { synthCommand } from "../../src/cli/data-synth";
 import { readSamples } from "../../src/lib/media/decode";
 import { probeMedia } from "../../src/lib/media/probe";
 import { mapPool, Rng } from "../../src/lib/util";

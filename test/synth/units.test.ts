@@ -9,8 +9,6 @@ import {
   synthClass,
   synthClasses,
   synthClassAssignment,
-  synthCommand,
-  parseSynthSize,
   synthesizeSynthSound,
   synthFrameEnvelope,
   synthLocalizationBaselines,
@@ -18,6 +16,7 @@ import {
   SYNTH_SHAPES,
   synthSplitAssignment,
 } from "../../src/lib/data/synth";
+import { parseSynthSize, synthCommand } from "../../src/cli/data-synth";
 import { encodeVideo } from "../../src/lib/media/encode";
 import { ConfigError, L3kitError, Rng } from "../../src/lib/util";
 import { tempDir } from "../helpers";

@@ -1,5 +1,3 @@
-import { SingleBar } from "cli-progress";
-
 /** Shows progress of a long loop: a bar on a TTY, plain periodic lines otherwise. */
 export interface Progress {
   update(done: number, fields?: Record<string, string | number>): void;
@@ -7,42 +5,48 @@ export interface Progress {
   stop(): void;
 }
 
-/**
- * Creates a progress display for `total` units. On a TTY a cli-progress bar with ETA and the given
- * fields; otherwise one line every `everySec` seconds. `L3KIT_QUIET=1` silences it.
- */
-export function createProgress(opts: {
+/** What {@link createProgress} shows. */
+export interface ProgressOptions {
   total: number;
   label: string;
   unit?: string;
+  /** Seconds between plain lines (default 10). */
   everySec?: number;
+  /** Default process.stderr. */
   stream?: NodeJS.WriteStream;
-}): Progress {
+}
+
+/**
+ * Draws a progress on a terminal (a bar). The library draws none itself: the `l3kit` command installs
+ * one (a cli-progress bar, see src/cli/progress.ts) with {@link setProgressDrawer}.
+ */
+export type ProgressDrawer = (opts: ProgressOptions & { stream: NodeJS.WriteStream }) => Progress;
+
+let drawer: ProgressDrawer | null = null;
+
+/** Installs the terminal drawer {@link createProgress} uses on a TTY (null: plain lines); returns the previous one. */
+export function setProgressDrawer(next: ProgressDrawer | null): ProgressDrawer | null {
+  const prev = drawer;
+  drawer = next;
+  return prev;
+}
+
+/** `loss 0.693 | acc 0.5`: the fields of a progress update (integers as they are, others to 3 decimals). */
+export function formatProgressFields(f: Record<string, string | number> = {}): string {
+  return Object.entries(f)
+    .map(([k, v]) => `${k} ${typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`)
+    .join(" | ");
+}
+
+/**
+ * Creates a progress display for `total` units: on a TTY the installed drawer's bar
+ * ({@link setProgressDrawer}); otherwise, or with no drawer, one line every `everySec` seconds.
+ * `L3KIT_QUIET=1` silences it.
+ */
+export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
   if (process.env.L3KIT_QUIET === "1") return { update() {}, log() {}, stop() {} };
-  const fmtFields = (f: Record<string, string | number> = {}) =>
-    Object.entries(f)
-      .map(([k, v]) => `${k} ${typeof v === "number" ? (Number.isInteger(v) ? v : v.toFixed(3)) : v}`)
-      .join(" | ");
-  if (stream.isTTY) {
-    const bar = new SingleBar({
-      format: `${opts.label} [{bar}] {value}/{total} ${opts.unit ?? ""} | ETA {eta_formatted} | {fields}`,
-      stream,
-      hideCursor: true,
-      etaBuffer: 50,
-      fps: 5,
-    });
-    bar.start(opts.total, 0, { fields: "" });
-    return {
-      update: (done, fields) => bar.update(done, { fields: fmtFields(fields) }),
-      log: (line) => {
-        bar.stop();
-        stream.write(`${line}\n`);
-        bar.start(opts.total, (bar as unknown as { value: number }).value ?? 0, { fields: "" });
-      },
-      stop: () => bar.stop(),
-    };
-  }
+  if (stream.isTTY && drawer) return drawer({ ...opts, stream });
   const every = (opts.everySec ?? 10) * 1000;
   const t0 = Date.now();
   let last = 0;
@@ -54,7 +58,7 @@ export function createProgress(opts: {
       const elapsed = (now - t0) / 1000;
       const eta = done > 0 ? (elapsed / done) * (opts.total - done) : Number.NaN;
       stream.write(
-        `${opts.label} ${done}/${opts.total} ${opts.unit ?? ""} | ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s | ${fmtFields(fields)}\n`,
+        `${opts.label} ${done}/${opts.total} ${opts.unit ?? ""} | ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s | ${formatProgressFields(fields)}\n`,
       );
     },
     log: (line) => stream.write(`${line}\n`),

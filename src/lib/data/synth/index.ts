@@ -6,7 +6,6 @@
 export * from "./audio";
 export * from "./baselines";
 export * from "./classes";
-export * from "./cli";
 export * from "./clip";
 export * from "./generate";
 export * from "./readme";

@@ -13,8 +13,8 @@ export interface ProgressBarOptions {
 
 /**
  * Shows the steps done with the latest row's loss, accuracy and samples/s and the best validation
- * accuracy (a bar on a TTY, plain lines otherwise; `L3KIT_QUIET=1` silences it). Put it after its
- * {@link MetricsLogger} in the callback list.
+ * accuracy (a bar on a TTY where the `l3kit` command installed one, plain lines otherwise;
+ * `L3KIT_QUIET=1` silences it). Put it after its {@link MetricsLogger} in the callback list.
  */
 export class ProgressBar implements TrainerCallback {
   private bar: Progress | null = null;

@@ -1,11 +1,13 @@
+/**
+ * `l3kit data cache`: CLI strings → {@link buildSampleCache}'s typed options, with a progress bar
+ * (cli-progress on a TTY, plain lines otherwise) and a printed summary.
+ */
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as cliProgress from "cli-progress";
-import type { FrameSize } from "../media";
-import { ConfigError, checkWritableDir } from "../util";
-import { type CacheBuildResult, type CacheProgress, buildSampleCache } from "./cache";
-import { loadManifest } from "./manifest";
-import { parseShardSpec, shardPartDir } from "./shard";
+import { type CacheBuildResult, type CacheProgress, buildSampleCache, loadManifest, parseShardSpec, shardPartDir } from "../lib/data";
+import type { FrameSize } from "../lib/media";
+import { ConfigError, checkWritableDir } from "../lib/util";
 
 /**
  * Options of `l3kit data cache` (strings are accepted for numbers, as a CLI parser gives them).

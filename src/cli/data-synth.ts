@@ -3,16 +3,16 @@
  * bar (cli-progress on a TTY, plain lines otherwise) and prints a summary.
  */
 import { SingleBar } from "cli-progress";
-import { ConfigError, checkWritableDir } from "../../util";
-import { parseShardSpec } from "../shard";
 import {
   generateSynthDataset,
   generateSynthShard,
+  parseShardSpec,
   SYNTH_PROFILES,
   type SynthDatasetResult,
   type SynthProfileName,
   type SynthProgress,
-} from "./generate";
+} from "../lib/data";
+import { ConfigError, checkWritableDir } from "../lib/util";
 
 /** Options as the CLI gives them (strings or numbers). */
 export interface SynthCommandOptions {

@@ -5,10 +5,8 @@
  */
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { ConfigError } from "../util";
-import { mergeSampleCacheParts } from "./cache-merge";
-import { findShardParts } from "./shard";
-import { mergeSynthParts, SYNTH_PART_FILE } from "./synth/generate";
+import { findShardParts, mergeSampleCacheParts, mergeSynthParts, SYNTH_PART_FILE } from "../lib/data";
+import { ConfigError } from "../lib/util";
 
 /** Merges the parts in `out` (see the module's comment); `log` gets the summary (default stdout). */
 export async function mergeCommand(
