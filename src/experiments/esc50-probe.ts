@@ -3,9 +3,9 @@
  * conv's raw output, conv4_2, max-pooled to a grid: 6144-d for the paper model), a linear classifier, scores averaged over
  * 1 s windows, 5-fold cross-validation (mean ± std) — beside random weights and MFCC statistics.
  */
-import { createHash } from "node:crypto";
 import * as path from "node:path";
 import type { ManifestRow } from "../lib/data";
+import { foldForId } from "../lib/data/split";
 import { mfccStatsExtractor, modelFeatureExtractor, runProbeProtocol } from "../lib/eval";
 import type { TableRow } from "../lib/results";
 import { ConfigError, L3kitError } from "../lib/util";
@@ -123,9 +123,7 @@ export function esc50ProbeClips(args: {
 
 /** Rows without a `fold` (e.g. the synthetic benchmark) get one from a hash of their id. */
 export function withFolds(rows: readonly ManifestRow[], folds: number): ManifestRow[] {
-  return rows.map((r) =>
-    r.fold !== undefined ? r : { ...r, fold: 1 + (createHash("sha256").update(r.id).digest().readUInt32BE(0) % folds) },
-  );
+  return rows.map((r) => (r.fold !== undefined ? r : { ...r, fold: foldForId(r.id, folds) }));
 }
 
 export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }> = {

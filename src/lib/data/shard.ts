@@ -4,10 +4,9 @@
  * N processes (a Slurm array, a Kubernetes Indexed Job, GNU parallel) split the work between them.
  * Each shard writes its own files under `<out>/parts/<i>-of-<N>/`; `l3kit data merge` joins them.
  */
-import { createHash } from "node:crypto";
 import { existsSync, promises as fsp } from "node:fs";
 import * as path from "node:path";
-import { ConfigError, L3kitError } from "../util";
+import { ConfigError, idBucket, L3kitError } from "../util";
 
 /** Shard `index` of `count` (0 ≤ index < count). */
 export interface ShardSpec {
@@ -33,9 +32,9 @@ export function parseShardSpec(text: string, subject = "--shard"): ShardSpec {
   return { index, count };
 }
 
-/** The shard (0 … count−1) a clip id belongs to: the first 6 bytes of SHA-256(id), modulo count. */
+/** The shard (0 … count−1) a clip id belongs to: {@link idBucket} over the first 6 bytes of SHA-256(id). */
 export function shardOfId(id: string, count: number): number {
-  return Number.parseInt(createHash("sha256").update(id).digest("hex").slice(0, 12), 16) % count;
+  return idBucket(id, count, { bytes: 6 });
 }
 
 /** The folder of a shard's files, relative to the output folder: `parts/<i>-of-<N>`. */

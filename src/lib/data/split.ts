@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { ConfigError } from "../util";
+import { ConfigError, idBucket, idHash } from "../util";
 
 /** Split ratios by split name, e.g. `{ train: 0.8, val: 0.1, test: 0.1 }` (normalised to sum 1). */
 export type SplitRatios = Record<string, number>;
@@ -7,10 +6,14 @@ export type SplitRatios = Record<string, number>;
 /** The Flickr-SoundNet proportions of the paper (400k / 50k / 50k). */
 export const DEFAULT_SPLIT_RATIOS: SplitRatios = { train: 0.8, val: 0.1, test: 0.1 };
 
-/** A number in [0, 1) from the sha256 of `salt` + `id`: stable across runs, platforms and row order. */
+/** A number in [0, 1) from {@link idHash} of `salt`\0`id`: stable across runs, platforms and row order. */
 export function hashUnit(id: string, salt = ""): number {
-  const h = createHash("sha256").update(`${salt}\u0000${id}`).digest();
-  return h.readUInt32BE(0) / 4294967296;
+  return idHash(id, { salt }) / 4294967296;
+}
+
+/** A cross-validation fold (1 … folds) for an id from {@link idHash}, for rows that carry none. */
+export function foldForId(id: string, folds: number): number {
+  return 1 + idBucket(id, folds);
 }
 
 /**
