@@ -99,8 +99,6 @@ function stftPower(samples: Float32Array, o: StftOptions): { power: Float64Array
   const win = hannWindow(o.winLength);
   const offset = Math.floor((o.nFft - o.winLength) / 2);
   const buf = new Float64Array(o.nFft);
-  const re = new Float64Array(bins);
-  const im = new Float64Array(bins);
   const power = new Float64Array(bins * frames);
   const at = (i: number): number => {
     const j = i - left;
@@ -112,9 +110,7 @@ function stftPower(samples: Float32Array, o: StftOptions): { power: Float64Array
     const start = f * o.hopLength;
     const inside = start >= left && start + o.winLength <= left + n;
     for (let t = 0; t < o.winLength; t++) buf[offset + t] = (inside ? samples[start - left + t]! : at(start + t)) * win[t]!;
-    fft.forward(buf, re, im);
-    const row = f * bins;
-    for (let k = 0; k < bins; k++) power[row + k] = re[k]! * re[k]! + im[k]! * im[k]!;
+    fft.power(buf, power, f * bins);
   }
   return { power, bins, frames };
 }

@@ -157,8 +157,6 @@ export function evalMfcc(
   const { window, filters, fft } = mfccPlan(sampleRate, nFft, nMels);
   const logMel = new Float64Array(frames * nMels);
   const frame = new Float64Array(nFft);
-  const re = new Float64Array(nBins);
-  const im = new Float64Array(nBins);
   const power = new Float64Array(nBins);
   let maxDb = Number.NEGATIVE_INFINITY;
   for (let t = 0; t < frames; t++) {
@@ -167,8 +165,7 @@ export function evalMfcc(
       const s = start + i;
       frame[i] = s >= 0 && s < samples.length ? samples[s]! * window[i]! : 0;
     }
-    fft.forward(frame, re, im);
-    for (let k = 0; k < nBins; k++) power[k] = re[k]! * re[k]! + im[k]! * im[k]!;
+    fft.power(frame, power);
     for (let m = 0; m < nMels; m++) {
       // only the filter's non-zero bins, in ascending order: the same sum as over every bin
       const { first, weights } = filters[m]!;
