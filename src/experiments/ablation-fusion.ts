@@ -10,67 +10,71 @@ import * as path from "node:path";
 import { z } from "zod";
 import type { SampleCache } from "../lib/data";
 import { buildL3Net, countL3Params, FUSION_KINDS, L3_PRESET_NAMES } from "../lib/models";
-import { DEFAULT_LOCALIZATION_PROTOCOL, LOCALIZATION_PROTOCOLS } from "../lib/eval";
 import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
 import { formatTrainSummary, trainAvc } from "../lib/train";
-import { writeJsonAtomic } from "../lib/util";
+import { choiceSchema, withDefaults, writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
-import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import {
   CI_QUICK_TRAINING,
-  DATA_CHOICES,
-  DEFAULT_DATA,
-  type DataSection,
+  DATA_SECTION,
   modelConfigOf,
   type PreparedData,
   prepareCache,
   prepareDataset,
   recipeLine,
+  runKeys,
   splitOf,
   summarizeTraining,
-  TRAIN_HELP,
-  TRAIN_SECTION_CHOICES,
-  type TrainingRecord,
   trainingRecord,
+  trainSection,
 } from "./common";
-import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, LOC_PROTOCOL_HELP, type ProbeBaselineCache } from "./evaluate";
-import type {
-  CellContext,
-  CellOutcome,
-  CellPlan,
-  CellSpec,
-  ConfigObject,
-  ConfigValue,
-  Experiment,
-  ExperimentContext,
-  ExperimentResult,
-} from "./types";
+import { defineExperiment } from "./define";
+import { EVAL_SECTION, evalRow, evaluateSuite, type ProbeBaselineCache } from "./evaluate";
+import type { CellContext, CellOutcome, CellPlan, CellSpec, ExperimentContext, ExperimentResult } from "./types";
 
-export interface AblationConfig {
-  [key: string]: unknown;
-  profile: string;
-  seed: number;
-  seeds: number;
-  /** Preset of both towers; the heads vary. */
-  preset: string;
-  heads: string[];
-  data: DataSection;
-  train: TrainSection;
-  eval: { [K in keyof EvalSettings]: EvalSettings[K] } & { [key: string]: number | boolean | string };
-}
+/** ablation-fusion's config. */
+export const ABLATION_CONFIG = z.object({
+  ...runKeys(3),
+  preset: choiceSchema(L3_PRESET_NAMES).default("tiny").describe("preset of both towers; the heads vary"),
+  heads: z
+    .array(choiceSchema(FUSION_KINDS))
+    .default([...FUSION_KINDS])
+    .describe("fusion heads to compare"),
+  data: withDefaults(DATA_SECTION, { synthClips: 600 }),
+  train: trainSection(
+    { steps: 500, evalEvery: 250, valPairs: 512, checkpointEvery: 250, maxSeconds: 0 },
+    { steps: "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)" },
+  ),
+  eval: withDefaults(
+    EVAL_SECTION,
+    { avcPairs: 512, locPerClip: 2, probeEpochs: 20, probeLabelsPerClass: 5 },
+    { probeLabelsPerClass: "also probe with this many labelled clips per class (0: skip); the *_probe_few columns" },
+  ),
+});
+
+export type AblationConfig = z.output<typeof ABLATION_CONFIG>;
+
+/** What one finished (head, seed) cell recorded (`cell.json`), as it is checked when it comes back from a worker. */
+const AblationCellSchema = z.object({
+  head: z.string(),
+  seed: z.number().int(),
+  params: z.number(),
+  steps: z.number(),
+  trainSec: z.number(),
+  bestValAccuracy: z.number().nullable(),
+  metrics: z.record(z.string(), z.number().nullable()),
+  /** The engine that trained the cell, and whether the time guard cut it short (absent in cells of older versions). */
+  training: z
+    .object({
+      run: z.string(),
+      engine: z.object({ name: z.string(), reason: z.string() }),
+      cutShort: z.object({ step: z.number(), steps: z.number(), reason: z.string() }).nullable(),
+    })
+    .optional(),
+});
 
 /** What one finished (head, seed) cell recorded (`cell.json`). */
-export interface AblationCell {
-  head: string;
-  seed: number;
-  params: number;
-  steps: number;
-  trainSec: number;
-  bestValAccuracy: number | null;
-  metrics: Record<string, number | null>;
-  /** The engine that trained the cell, and whether the time guard cut it short (absent in cells of older versions). */
-  training?: TrainingRecord;
-}
+export type AblationCell = z.output<typeof AblationCellSchema>;
 
 /** The metrics the table reports, with their column names. */
 const REPORTED: Array<[keyof ReturnType<typeof evalRow>, string]> = [
@@ -85,29 +89,12 @@ const REPORTED: Array<[keyof ReturnType<typeof evalRow>, string]> = [
   ["distractorPointing", "distractor_pointing"],
 ];
 
-export const ablationFusion: Experiment<AblationConfig & { [key: string]: never }> = {
+export const ablationFusion = defineExperiment({
   name: "ablation-fusion",
   summary: "train every fusion head (concat, euclidean, cosine, avol) on the same data, budget and seeds; one table",
   description:
     "Compares L³'s concat head with AVE-Net's euclidean head, a cosine head and AVOL-Net's localization head: each is trained for the same number of steps on the same data with the same seeds, then evaluated on the test split (AVC accuracy and AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class, pointing game and cIoU@0.5 of the audio-conditioned map). The table gives mean ± std over seeds, the trainable parameter count and the training time. Finished (head, seed) cells are kept in cells/; --resume skips them.",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 3,
-    preset: "tiny",
-    heads: [...FUSION_KINDS],
-    data: { ...DEFAULT_DATA, synthClips: 600 },
-    train: { ...EXPERIMENT_TRAIN, steps: 500, evalEvery: 250, valPairs: 512, checkpointEvery: 250, maxSeconds: 0 },
-    eval: {
-      avcPairs: 512,
-      probes: true,
-      locPerClip: 2,
-      locProtocol: DEFAULT_LOCALIZATION_PROTOCOL,
-      probeEpochs: 20,
-      probeLabelsPerClass: 5,
-      seed: 0,
-    },
-  } as never,
+  schema: ABLATION_CONFIG,
   profiles: {
     ci: {
       seeds: 1,
@@ -117,37 +104,21 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
       "eval.probeEpochs": 30,
     },
   },
-  choices: {
-    preset: L3_PRESET_NAMES,
-    heads: FUSION_KINDS,
-    ...DATA_CHOICES,
-    ...TRAIN_SECTION_CHOICES,
-    "eval.locProtocol": LOCALIZATION_PROTOCOLS,
-  },
-  help: {
-    ...TRAIN_HELP,
-    heads: "fusion heads to compare",
-    "eval.probeLabelsPerClass": "also probe with this many labelled clips per class (0: skip); the *_probe_few columns",
-    "eval.locProtocol": LOC_PROTOCOL_HELP,
-    "train.steps": "the training budget of every cell (steps, not seconds, so that reruns give identical numbers)",
-  },
   async run(ctx) {
-    const config = ctx.config as unknown as AblationConfig;
-    const { log } = ctx;
-    checkEvalSettings(config.eval as EvalSettings);
+    const { config, log } = ctx;
     const prepared = await prepareAblation(config, log);
     const cellsDir = path.join(ctx.out, "cells");
     if (!ctx.resume && existsSync(cellsDir)) {
       log(`ablation: starting over (no --resume): removing ${path.relative(process.cwd(), cellsDir)}`);
       await fsp.rm(cellsDir, { recursive: true, force: true });
     }
-    const outcomes: CellOutcome[] = [];
+    const outcomes: CellOutcome<AblationCell>[] = [];
     const list = listCells(config, ctx.seeds);
     for (const [i, cell] of list.entries()) {
       const dir = path.join(cellsDir, cell.key);
       const done = await readFinishedCell(dir);
       if (done) {
-        outcomes.push({ cell, ok: true, result: done as unknown as ConfigValue });
+        outcomes.push({ cell, ok: true, result: done });
         log(`ablation: [${i + 1}/${list.length}] ${cell.label}: finished earlier, skipped`);
         continue;
       }
@@ -158,12 +129,12 @@ export const ablationFusion: Experiment<AblationConfig & { [key: string]: never 
         return { out: ctx.out, files: [], summary: "ablation-fusion: interrupted (rerun with --resume)" };
       }
       await writeJsonAtomic(path.join(dir, "cell.json"), result);
-      outcomes.push({ cell, ok: true, result: result as unknown as ConfigValue });
+      outcomes.push({ cell, ok: true, result });
     }
     return finishAblation(ctx, prepared, outcomes);
   },
-  cells: ablationCellPlan() as never,
-};
+  cells: ablationCellPlan(),
+});
 
 /** What every cell of an ablation shares: the dataset, its sample cache and the probes' baselines. */
 interface AblationPrepared {
@@ -176,13 +147,15 @@ interface AblationPrepared {
 /** The cell folder's finished `cell.json`, or null when there is none or the time guard cut it short. */
 async function readFinishedCell(dir: string): Promise<AblationCell | null> {
   const cellFile = path.join(dir, "cell.json");
-  const done = existsSync(cellFile) ? (JSON.parse(await fsp.readFile(cellFile, "utf8")) as AblationCell) : null;
-  return done && !done.training?.cutShort ? done : null;
+  if (!existsSync(cellFile)) return null;
+  // A damaged cell.json (a run killed while writing it by an older version) counts as unfinished: the cell runs again.
+  const done = AblationCellSchema.safeParse(JSON.parse(await fsp.readFile(cellFile, "utf8")));
+  return done.success && !done.data.training?.cutShort ? done.data : null;
 }
 
 /** Makes the dataset and the sample cache every cell trains on. */
 async function prepareAblation(config: AblationConfig, log: (line: string) => void): Promise<AblationPrepared> {
-  const modelConfig = modelConfigOf({ preset: config.preset, fusion: config.heads[0] as string });
+  const modelConfig = modelConfigOf({ preset: config.preset, fusion: config.heads[0] ?? "concat" });
   const data = await prepareDataset(config.data, log);
   const cache = await prepareCache(config.data, data, modelConfig, log);
   return { data, cache, baselineCache: new Map() };
@@ -224,7 +197,7 @@ async function runAblationCell(
     const ev = await evaluateSuite(model, {
       cache,
       rows: data.manifest.rows,
-      settings: { ...(config.eval as EvalSettings), seed: config.eval.seed as number },
+      settings: config.eval,
       log,
       baselineCache,
     });
@@ -243,46 +216,26 @@ async function runAblationCell(
   }
 }
 
-/** A cell's result as it came back from a worker. */
-const AblationCellSchema = z.object({
-  head: z.string(),
-  seed: z.number().int(),
-  params: z.number(),
-  steps: z.number(),
-  trainSec: z.number(),
-  bestValAccuracy: z.number().nullable(),
-  metrics: z.record(z.string(), z.number().nullable()),
-  training: z
-    .object({
-      run: z.string(),
-      engine: z.object({ name: z.string(), reason: z.string() }).loose(),
-      cutShort: z.object({ step: z.number(), steps: z.number(), reason: z.string() }).loose().nullable(),
-    })
-    .optional(),
-});
-
 /** The ablation's cells: every head × every seed, in table order. */
 function listCells(config: AblationConfig, seeds: readonly number[]): CellSpec[] {
   return config.heads.flatMap((head) => seeds.map((seed) => ({ key: `${head}-seed${seed}`, label: `${head} seed ${seed}` })));
 }
 
 /** The ablation as independent (head, seed) cells, for `--queue`. */
-function ablationCellPlan(): CellPlan<AblationConfig> {
+function ablationCellPlan(): CellPlan<AblationConfig, AblationCell, AblationPrepared> {
   return {
     list: listCells,
-    check: (config) => checkEvalSettings(config.eval as EvalSettings),
     prepare: (ctx) => prepareAblation(ctx.config, ctx.log),
-    run: async (ctx, prepared, cell, dir, resume) =>
-      (await runAblationCell(ctx, prepared as AblationPrepared, cell, dir, resume)) as unknown as ConfigValue | null,
+    run: runAblationCell,
     parseResult(value, cell) {
       const r = AblationCellSchema.safeParse(value);
       if (!r.success) throw new Error(`the result of cell ${cell.key} is not an ablation cell: ${z.prettifyError(r.error)}`);
       const { head, seed } = cellOf(cell.key);
       if (r.data.head !== head || r.data.seed !== seed)
         throw new Error(`the result of cell ${cell.key} is for ${r.data.head} seed ${r.data.seed}`);
-      return value as ConfigValue;
+      return r.data;
     },
-    finish: (ctx, prepared, outcomes) => finishAblation(ctx, prepared as AblationPrepared, outcomes),
+    finish: finishAblation,
   };
 }
 
@@ -292,14 +245,14 @@ function ablationCellPlan(): CellPlan<AblationConfig> {
  * naming the seeds that failed, a note with each error, and `failedCells` in provenance.
  */
 async function finishAblation(
-  ctx: ExperimentContext<ConfigObject>,
+  ctx: ExperimentContext<AblationConfig>,
   prepared: AblationPrepared,
-  outcomes: readonly CellOutcome[],
+  outcomes: readonly CellOutcome<AblationCell>[],
 ): Promise<ExperimentResult> {
-  const config = ctx.config as unknown as AblationConfig;
+  const { config } = ctx;
   const heads = config.heads;
   const { data } = prepared;
-  const cells = outcomes.flatMap((o) => (o.ok ? [o.result as unknown as AblationCell] : []));
+  const cells = outcomes.flatMap((o) => (o.ok ? [o.result] : []));
   const failedCells = outcomes.flatMap((o) => (o.ok ? [] : [{ cell: o.cell.key, error: o.error }]));
   const { table, timing, bars } = aggregateCells(heads, cells);
   if (failedCells.length)
@@ -325,7 +278,6 @@ async function finishAblation(
     manifest: data.manifestPath,
     startedAt: ctx.startedAt,
   });
-  if (failedCells.length) (provenance as unknown as Record<string, unknown>).failedCells = failedCells;
   const recipe = recipeLine({
     preset: config.preset,
     fusion: heads,
@@ -337,7 +289,7 @@ async function finishAblation(
   const written = await writeResults({
     dir: ctx.out,
     table,
-    provenance,
+    provenance: { ...provenance, ...(failedCells.length ? { failedCells } : {}) },
     recipe,
     title: "Fusion-head ablation",
     extra: { timing },
@@ -345,7 +297,7 @@ async function finishAblation(
     notes: [
       `Localization: ${config.eval.locProtocol} protocol (${config.eval.locProtocol === "published" ? "boxes as annotated, every item scored, as hche11's code and EZ-VSL" : "boxes moved into the centre crop, items outside it dropped"}).`,
       `Every head: ${config.train.steps} steps of batch ${config.train.batchSize} (${config.train.pairing} pairs${config.train.pairing === "in-batch" ? `, ${Math.min(config.train.negatives, config.train.batchSize / config.train.microBatches - 1)} negatives per frame` : ""}), lr ${config.train.lr}, the same data and seeds (${ctx.seeds.join(", ")}); metrics on the test split, mean ± std over seeds.`,
-      ...baselineNote(cells, config.eval.probeLabelsPerClass as number),
+      ...baselineNote(cells, config.eval.probeLabelsPerClass),
       "Training time is wall-clock, so it is kept out of table.csv (which reruns reproduce byte for byte) and reported in timing.csv.",
       ...failedCells.map((f) => `FAILED: cell ${f.cell} (its seed is left out of the head's mean; see failed_seeds): ${f.error}`),
     ],

@@ -3,62 +3,46 @@
  * accuracy. The default is the paper's optimizer on the synthetic benchmark with the `tiny` preset.
  */
 import * as path from "node:path";
+import { z } from "zod";
 import { buildL3Net, countL3Params } from "../lib/models";
 import { collectProvenance, writeResults } from "../lib/results";
-import { DEFAULT_TRAIN_CONFIG, formatTrainSummary, type TrainAvcConfig, trainAvc } from "../lib/train";
+import { formatTrainSummary, trainAvc } from "../lib/train";
+import { withDefaults } from "../lib/util";
 import {
-  DEFAULT_DATA,
-  type DataSection,
-  type ModelSection,
+  DATA_SECTION,
+  MODEL_SECTION,
   modelConfigOf,
   prepareCache,
   prepareDataset,
   recipeLine,
-  SECTION_CHOICES,
+  runKeys,
   splitOf,
   summarizeTraining,
-  TRAIN_HELP,
   type TrainingRecord,
   trainingRecord,
+  trainSection,
 } from "./common";
-import type { Experiment } from "./types";
+import { defineExperiment } from "./define";
 
-export interface AvcTrainConfig {
-  [key: string]: string | number | DataSection | ModelSection | TrainSection;
-  profile: string;
-  seed: number;
-  seeds: number;
-  model: ModelSection;
-  data: DataSection;
-  train: TrainSection;
-}
+/** avc-train's config. */
+export const AVC_TRAIN_CONFIG = z.object({
+  ...runKeys(1),
+  model: MODEL_SECTION,
+  data: withDefaults(DATA_SECTION, {}, { manifest: "a manifest of real data (empty: the synthetic benchmark)" }),
+  train: trainSection(
+    {},
+    {
+      microBatches: "gradient accumulation (e.g. paper on wasm: batch 16 as 8 micro-batches of 2)",
+      pairing: "in-batch: negatives from the other pairs of the batch; sampled: the paper's 50/50 pairs",
+      negatives: "in-batch negatives per frame (at most batch − 1)",
+      lr: "peak learning rate (paper: 1e-4; --set profile=paper for the paper's settings)",
+    },
+  ),
+});
 
-/** The training section: {@link TrainAvcConfig} as plain config values. */
-export type TrainSection = { [K in keyof TrainAvcConfig]: TrainAvcConfig[K] } & { [key: string]: string | number };
+export type AvcTrainConfig = z.output<typeof AVC_TRAIN_CONFIG>;
 
-/**
- * Training defaults for experiments: a recipe for learning fast on two CPU cores — Adam 2e-3 with warm-up and cosine decay, L2 1e-4, batches of 32 with 31
- * in-batch negatives per frame (each tower pass scores 32× more pairs than sampled pairs). On the
- * synthetic benchmark (1,500 clips, wasm, 2 cores) the tiny net passes 0.75 validation AVC
- * accuracy after ≈ 3.5 minutes and ends at ≈ 0.78 (2,400 steps, ≈ 11 minutes); sampled pairs peaked at
- * ≈ 0.70 in 15 minutes. Training length is set in steps; `maxSeconds` is only a guard (0: none), and
- * a run it cuts short is marked as such. `--set profile=paper` gives the paper's settings ({@link PAPER_TRAIN}).
- */
-export const EXPERIMENT_TRAIN: TrainSection = {
-  ...DEFAULT_TRAIN_CONFIG,
-  steps: 2400,
-  batchSize: 32,
-  pairing: "in-batch",
-  negatives: 31,
-  lr: 2e-3,
-  warmupSteps: 100,
-  schedule: "cosine",
-  weightDecay: 1e-4,
-  evalEvery: 250,
-  valPairs: 1024,
-  checkpointEvery: 500,
-  maxSeconds: 0,
-};
+export { EXPERIMENT_TRAIN } from "./common";
 
 /** The paper's optimizer and pairs (Adam 1e-4, L2 1e-5, sampled 50/50 pairs) at a CPU-sized batch, as `--set profile=paper` overrides. */
 export const PAPER_TRAIN = {
@@ -71,19 +55,12 @@ export const PAPER_TRAIN = {
   "train.steps": 4000,
 } as const;
 
-export const avcTrain: Experiment<AvcTrainConfig> = {
+export const avcTrain = defineExperiment({
   name: "avc-train",
   summary: "train an L³-Net on audio-visual correspondence (default: tiny on the synthetic benchmark)",
   description:
     "Trains an L³-Net (preset and fusion head from `model`) with Adam on the AVC task: a frame and 1 s of audio, from the same moment of one video (positive) or from two videos (negative). Batches come from a pre-decoded sample cache; validation AVC accuracy on fixed seeded pairs is logged to metrics.jsonl with the training loss and accuracy. Checkpoints are written atomically; --resume continues an interrupted run exactly.",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 1,
-    model: { preset: "tiny", fusion: "concat" },
-    data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN },
-  },
+  schema: AVC_TRAIN_CONFIG,
   profiles: {
     ci: {
       "data.synthProfile": "tiny",
@@ -97,15 +74,6 @@ export const avcTrain: Experiment<AvcTrainConfig> = {
     },
     small: { "data.synthClips": 300, "train.steps": 600 },
     paper: { ...PAPER_TRAIN },
-  },
-  choices: SECTION_CHOICES,
-  help: {
-    ...TRAIN_HELP,
-    "data.manifest": "a manifest of real data (empty: the synthetic benchmark)",
-    "train.microBatches": "gradient accumulation (e.g. paper on wasm: batch 16 as 8 micro-batches of 2)",
-    "train.pairing": "in-batch: negatives from the other pairs of the batch; sampled: the paper's 50/50 pairs",
-    "train.negatives": "in-batch negatives per frame (at most batch − 1)",
-    "train.lr": "peak learning rate (paper: 1e-4; --set profile=paper for the paper's settings)",
   },
   async run(ctx) {
     const { config, log } = ctx;
@@ -165,8 +133,15 @@ export const avcTrain: Experiment<AvcTrainConfig> = {
       seeds: ctx.seeds,
       threads: ctx.backend.threads,
     });
-    const written = await writeResults({ dir: ctx.out, table: rows, provenance, recipe, title: "AVC training", resultsRoot: ctx.resultsRoot });
+    const written = await writeResults({
+      dir: ctx.out,
+      table: rows,
+      provenance,
+      recipe,
+      title: "AVC training",
+      resultsRoot: ctx.resultsRoot,
+    });
     const summary = `avc-train: results in ${path.relative(process.cwd(), ctx.out)}/table.md`;
     return { out: ctx.out, files: written.files, summary, engine, cutShort };
   },
-};
+});

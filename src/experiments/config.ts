@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../lib/util";
+import { type ConfigField, ConfigError } from "../lib/util";
 import type { ConfigChoices, ConfigObject, ConfigValue } from "./types";
 
 function isObject(v: unknown): v is Record<string, ConfigValue> {
@@ -215,10 +215,32 @@ export function checkResolvedConfig<C extends ConfigObject>(args: {
   return config;
 }
 
-/** The config as indented `key = value` lines with help texts and the allowed values of fixed-choice keys, for --help. */
-export function formatConfig(config: ConfigObject, help: Record<string, string> = {}, choices: ConfigChoices = {}): string {
-  const entries = flatten(config as Record<string, ConfigValue>);
-  const width = Math.max(...entries.map(([k]) => k.length), 4);
-  const note = (k: string) => [help[k], choices[k] ? `(one of ${choices[k].join(" | ")})` : undefined].filter(Boolean).join(" ");
-  return entries.map(([k, v]) => `  ${k.padEnd(width)}  ${JSON.stringify(v)}${note(k) ? `   ${note(k)}` : ""}`).join("\n");
+/**
+ * A config schema's keys as indented `key  default   help (one of …)` lines, for --help: every key
+ * with its default, help text and, for fixed-choice keys, the allowed values.
+ */
+export function formatConfig(fields: readonly ConfigField[]): string {
+  const width = Math.max(...fields.map((f) => f.key.length), 4);
+  const note = (f: ConfigField) => [f.description, f.choices ? `(one of ${f.choices.join(" | ")})` : undefined].filter(Boolean).join(" ");
+  return fields.map((f) => `  ${f.key.padEnd(width)}  ${JSON.stringify(f.default)}${note(f) ? `   ${note(f)}` : ""}`).join("\n");
+}
+
+/** Plain config data from a parsed config (numbers, strings, booleans, null, arrays, objects); throws on anything else. */
+export function toConfigValue(v: unknown, key: string): ConfigValue {
+  if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
+  if (Array.isArray(v)) return v.map((x, i) => toConfigValue(x, `${key}[${i}]`));
+  if (isPlainData(v)) return toConfigObject(v, key);
+  throw new ConfigError(`is not plain config data (${typeof v})`, { subject: key });
+}
+
+/** {@link toConfigValue} of an object. */
+export function toConfigObject(v: unknown, key: string): ConfigObject {
+  if (!isPlainData(v)) throw new ConfigError("must be an object", { subject: key });
+  const out: ConfigObject = {};
+  for (const [k, x] of Object.entries(v)) out[k] = toConfigValue(x, key ? `${key}.${k}` : k);
+  return out;
+}
+
+function isPlainData(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -4,47 +4,56 @@
  * 1 s windows, 5-fold cross-validation (mean ± std) — beside random weights and MFCC statistics.
  */
 import * as path from "node:path";
+import { z } from "zod";
 import type { ManifestRow } from "../lib/data";
 import { foldForId } from "../lib/data/split";
 import { mfccStatsExtractor, modelFeatureExtractor, runProbeProtocol } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { ConfigError, L3kitError } from "../lib/util";
-import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
+import { ConfigError, choiceSchema, intSchema, L3kitError, textSchema, withDefaults } from "../lib/util";
 import {
   CHECKPOINT_HELP,
   CI_QUICK_TRAINING,
-  DEFAULT_DATA,
-  type DataSection,
-  type ModelSection,
+  DATA_SECTION,
+  MODEL_SECTION,
   PROBE_FEATURES,
   PROBE_LAYER_HELP,
   PROBE_LAYERS,
   prepareDataset,
-  SECTION_CHOICES,
-  TRAIN_HELP,
+  runKeys,
+  trainSection,
   withEvalModel,
   writeEvalResults,
 } from "./common";
-import type { Experiment } from "./types";
+import { defineExperiment } from "./define";
 
-export interface Esc50ProbeConfig {
-  [key: string]: unknown;
-  profile: string;
-  seed: number;
-  seeds: number;
-  checkpoint: string;
-  model: ModelSection;
-  data: DataSection;
-  train: TrainSection;
-  probe: {
-    feature: (typeof PROBE_FEATURES)[number];
-    layer: (typeof PROBE_LAYERS)[number];
-    folds: number;
-    epochs: number;
-    labelsPerClass: number;
-    [key: string]: string | number;
-  };
-}
+/** esc50-probe's config. */
+export const ESC50_PROBE_CONFIG = z.object({
+  ...runKeys(1),
+  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
+  model: MODEL_SECTION,
+  data: withDefaults(
+    DATA_SECTION,
+    {},
+    {
+      manifest:
+        "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark's test split (its train and val splits pretrain the encoder)",
+    },
+  ),
+  train: trainSection({ steps: 1200 }),
+  probe: z.object({
+    feature: choiceSchema(PROBE_FEATURES)
+      .default("grid")
+      .describe("grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)"),
+    layer: choiceSchema(PROBE_LAYERS).default("conv").describe(PROBE_LAYER_HELP),
+    folds: intSchema(3).default(5).describe("cross-validation folds (ESC-50: its 5 official folds)"),
+    epochs: intSchema(1).default(100).describe("epochs of each probe's logistic regression"),
+    labelsPerClass: intSchema(0)
+      .default(0)
+      .describe("train each probe (and choose its L2) on at most this many labelled clips per class (0: all)"),
+  }),
+});
+
+export type Esc50ProbeConfig = z.output<typeof ESC50_PROBE_CONFIG>;
 
 /** The clips that pretrained the encoder and the clips probed, as provenance records them. */
 export interface ProbeClipRecord {
@@ -88,7 +97,12 @@ export function esc50ProbeClips(args: {
     return {
       rows,
       record: {
-        pretraining: { source: `checkpoint ${args.checkpoint ?? "?"} (its training clips are not known here)`, splits: null, count: null, ids: null },
+        pretraining: {
+          source: `checkpoint ${args.checkpoint ?? "?"} (its training clips are not known here)`,
+          splits: null,
+          count: null,
+          ids: null,
+        },
         probed: { source: args.manifest, splits: splitsOf(rows), count: rows.length, ids: idsOf(rows) },
         disjoint: null,
       },
@@ -126,38 +140,18 @@ export function withFolds(rows: readonly ManifestRow[], folds: number): Manifest
   return rows.map((r) => (r.fold !== undefined ? r : { ...r, fold: foldForId(r.id, folds) }));
 }
 
-export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }> = {
+export const esc50Probe = defineExperiment({
   name: "esc50-probe",
   summary: "ESC-50 protocol: audio-tower features, linear probe, 5-fold cross-validation (default: synthetic)",
   description:
     "The paper's environmental-sound evaluation: the frozen audio tower's last conv (conv4_2, before batch norm and ReLU, as L³ and OpenL3; probe.layer=relu for after them) max-pooled to a grid (paper: 4×3×512 = 6144-d) for every 1 s window, a linear classifier per fold (L2 chosen on the next fold), window scores averaged per clip, accuracy mean ± std over the 5 official folds; beside the same network with random weights and MFCC statistics. Probe clips are disjoint from the clips that pretrained the encoder: trained here on the synthetic benchmark (the default), its train split was fitted and its val split chose the checkpoint, so only its test split is probed, in folds from a hash of the clip id; provenance.json lists both (probeClips). Point it at ESC-50 with --set data.manifest=<manifest from `l3kit data esc50`>.",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 1,
-    checkpoint: "",
-    model: { preset: "tiny", fusion: "concat" },
-    data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
-    probe: { feature: "grid", layer: "conv", folds: 5, epochs: 100, labelsPerClass: 0 },
-  } as never,
+  schema: ESC50_PROBE_CONFIG,
   profiles: {
     // 60 clips of 3 classes: its test split (9 clips, never seen in pretraining) is probed in 3 folds.
     ci: { ...CI_QUICK_TRAINING, "data.synthClips": 60, "data.synthClasses": 3, "probe.folds": 3, "probe.epochs": 20 },
   },
-  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES, "probe.layer": PROBE_LAYERS },
-  help: {
-    ...TRAIN_HELP,
-    checkpoint: CHECKPOINT_HELP,
-    "data.manifest":
-      "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark's test split (its train and val splits pretrain the encoder)",
-    "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
-    "probe.feature": "grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)",
-    "probe.layer": PROBE_LAYER_HELP,
-  },
   async run(ctx) {
-    const config = ctx.config as unknown as Esc50ProbeConfig;
-    const { log } = ctx;
+    const { config, log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
     return withEvalModel(ctx, config, async ({ model, source, training, randomWeights, pretraining }) => {
@@ -219,4 +213,4 @@ export const esc50Probe: Experiment<Esc50ProbeConfig & { [key: string]: never }>
       });
     });
   },
-};
+});

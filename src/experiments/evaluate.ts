@@ -5,15 +5,16 @@
  * Probe features come from the pre-decoded sample cache, so no clip is decoded twice.
  */
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import type { ManifestRow, SampleCache } from "../lib/data";
 import {
   colorHistogramFeatures,
+  DEFAULT_LOCALIZATION_PROTOCOL,
   evaluateAvc,
   evaluateLocalization,
   type FeatureExtractor,
   fixedAvcPairSource,
   LOCALIZATION_PROTOCOLS,
-  type LocalizationProtocol,
   type LocalizationReport,
   manifestLocalizationSource,
   memoizeFeatureExtractor,
@@ -25,57 +26,42 @@ import {
   towerFeatureExtractor,
 } from "../lib/eval";
 import { computeAudioInput, computeFrameInput, type L3Net } from "../lib/models";
-import { ConfigError, L3kitError } from "../lib/util";
+import { boolSchema, choiceSchema, intSchema, L3kitError, numberSchema, parseConfig } from "../lib/util";
 import { splitOf } from "./common";
-import { checkChoice } from "./config";
 
 /** The name of each tower's hand-made probe baseline in the probe results. */
 const HANDMADE_BASELINE = { vision: "colour-histogram", audio: "mfcc-stats" } as const;
-
-/** Which evaluations to run and how large. */
-export interface EvalSettings {
-  /** Fixed AVC pairs from the test split (0: skip). */
-  avcPairs: number;
-  /** Run the vision and audio probes. */
-  probes: boolean;
-  /** Annotated instants per test clip for localization (0: skip; needs boxes in the manifest). */
-  locPerClip: number;
-  /** Epochs of each probe's logistic regression. */
-  probeEpochs: number;
-  /**
-   * Also run every probe label-scarce, on at most this many labelled clips per class (0: skip). On
-   * a benchmark whose classes any spectral feature separates, the full-label probes sit near 100 %
-   * for random weights too; few labels show what the features, not the labels, carry.
-   */
-  probeLabelsPerClass: number;
-  /**
-   * How annotated boxes are scored against the centre-cropped maps ({@link LocalizationProtocol}):
-   * "published" (as hche11's code, EZ-VSL: boxes as annotated, every item) or "l3kit" (boxes moved into
-   * the crop, items outside it dropped).
-   */
-  locProtocol: LocalizationProtocol;
-  seed: number;
-}
 
 /** `--help` text of the localization protocol keys (`eval.locProtocol`, `loc.protocol`). */
 export const LOC_PROTOCOL_HELP =
   "published: boxes as annotated on the full frame, laid on the crop's map unadjusted, every item scored (hche11's test.py, as EZ-VSL reports); l3kit: boxes moved into the centre crop, items with no sounding box inside it dropped";
 
+/** Which evaluations to run and how large (an experiment's `eval` section). */
+export const EVAL_SECTION = z.object({
+  avcPairs: intSchema(0).default(512).describe("fixed AVC pairs from the test split (0: skip)"),
+  probes: boolSchema().default(true).describe("run the vision and audio probes"),
+  locPerClip: intSchema(0).default(4).describe("annotated instants per test clip for localization (0: skip; needs boxes in the manifest)"),
+  locProtocol: choiceSchema(LOCALIZATION_PROTOCOLS).default(DEFAULT_LOCALIZATION_PROTOCOL).describe(LOC_PROTOCOL_HELP),
+  probeEpochs: intSchema(1).default(30).describe("epochs of each probe's logistic regression"),
+  /*
+   * On a benchmark whose classes any spectral feature separates, the full-label probes sit near
+   * 100 % for random weights too; few labels show what the features, not the labels, carry.
+   */
+  probeLabelsPerClass: intSchema(0)
+    .default(5)
+    .describe("also run every probe label-scarce, on at most this many labelled clips per class (0: skip)"),
+  seed: numberSchema("a number").default(0).describe("seed of the evaluation pairs and probes"),
+});
+
+/** Which evaluations to run and how large ({@link EVAL_SECTION}). */
+export type EvalSettings = z.output<typeof EVAL_SECTION>;
+
 /**
- * Checks the evaluation settings before any training, so that a bad `--set eval.…` fails at once
- * with the key named instead of after minutes of training.
+ * Checks evaluation settings given in code (an experiment's config is checked by its schema when it
+ * is resolved), so that a bad value fails at once with the key named instead of after training.
  */
 export function checkEvalSettings(settings: EvalSettings): void {
-  const count = (key: keyof EvalSettings, min: number) => {
-    const v = settings[key];
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= min))
-      throw new ConfigError(`must be an integer ≥ ${min}, got ${JSON.stringify(v)}`, { subject: `eval.${key}` });
-  };
-  count("avcPairs", 0);
-  count("locPerClip", 0);
-  count("probeEpochs", 1);
-  count("probeLabelsPerClass", 0);
-  checkChoice("eval.locProtocol", settings.locProtocol, LOCALIZATION_PROTOCOLS);
+  parseConfig(EVAL_SECTION, settings, "eval");
 }
 
 /** The suite's typed results. */

@@ -3,3 +3,4 @@ export * from "./options";
 export * from "./registry";
 export * from "./runner";
 export * from "./types";
+export * from "./define";

@@ -3,6 +3,7 @@
  * labelled video dataset with train/val/test splits — Kinetics-Sounds in the paper; the synthetic
  * benchmark's labels by default — beside the same network with random weights and hand-made features.
  */
+import { z } from "zod";
 import {
   colorHistogramExtractor,
   concatFeatureExtractors,
@@ -12,72 +13,59 @@ import {
   runProbeProtocol,
 } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
+import { choiceSchema, intSchema, textSchema, withDefaults } from "../lib/util";
 import {
   CHECKPOINT_HELP,
   CI_QUICK_TRAINING,
-  DEFAULT_DATA,
-  type DataSection,
-  type ModelSection,
+  DATA_SECTION,
+  MODEL_SECTION,
   PROBE_FEATURES,
   PROBE_LAYER_HELP,
   PROBE_LAYERS,
   prepareDataset,
-  SECTION_CHOICES,
-  TRAIN_HELP,
+  runKeys,
+  trainSection,
   withEvalModel,
   writeEvalResults,
 } from "./common";
-import type { Experiment } from "./types";
+import { defineExperiment } from "./define";
 
-export interface KineticsProbeConfig {
-  [key: string]: unknown;
-  profile: string;
-  seed: number;
-  seeds: number;
-  checkpoint: string;
-  model: ModelSection;
-  data: DataSection;
-  train: TrainSection;
-  probe: {
-    feature: (typeof PROBE_FEATURES)[number];
-    layer: (typeof PROBE_LAYERS)[number];
-    epochs: number;
-    labelsPerClass: number;
-    [key: string]: string | number;
-  };
-}
+/** kinetics-probe's config. */
+export const KINETICS_PROBE_CONFIG = z.object({
+  ...runKeys(1),
+  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
+  model: MODEL_SECTION,
+  data: withDefaults(
+    DATA_SECTION,
+    {},
+    { manifest: "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark" },
+  ),
+  train: trainSection({ steps: 1200 }),
+  probe: z.object({
+    feature: choiceSchema(PROBE_FEATURES)
+      .default("embedding")
+      .describe("embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)"),
+    layer: choiceSchema(PROBE_LAYERS).default("conv").describe(PROBE_LAYER_HELP),
+    epochs: intSchema(1).default(100).describe("epochs of each probe's logistic regression"),
+    labelsPerClass: intSchema(0)
+      .default(0)
+      .describe("train each probe (and choose its L2) on at most this many labelled clips per class (0: all)"),
+  }),
+});
 
-export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: never }> = {
+export type KineticsProbeConfig = z.output<typeof KINETICS_PROBE_CONFIG>;
+
+export const kineticsProbe = defineExperiment({
   name: "kinetics-probe",
   summary: "linear probes (vision, audio, both) of frozen towers on a labelled dataset with splits (Kinetics-Sounds; default: synthetic)",
   description:
     "The paper's Kinetics-Sounds evaluation: features of the frozen towers (one frame and one 1 s audio window per second of each clip) feed a multinomial logistic regression trained on the train split, its L2 strength chosen on val; clip predictions average the windows; top-1 accuracy on test. Vision, audio and both (concatenated), each beside the same network with random weights and hand-made features (colour histograms, MFCC statistics). Point it at real data with --set data.manifest=<manifest from `l3kit data kinetics`> and --set checkpoint=<a trained checkpoint>; without a checkpoint a model is first trained on the synthetic benchmark.",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 1,
-    checkpoint: "",
-    model: { preset: "tiny", fusion: "concat" },
-    data: { ...DEFAULT_DATA },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
-    probe: { feature: "embedding", layer: "conv", epochs: 100, labelsPerClass: 0 },
-  } as never,
+  schema: KINETICS_PROBE_CONFIG,
   profiles: {
     ci: { ...CI_QUICK_TRAINING, "probe.epochs": 20 },
   },
-  choices: { ...SECTION_CHOICES, "probe.feature": PROBE_FEATURES, "probe.layer": PROBE_LAYERS },
-  help: {
-    ...TRAIN_HELP,
-    checkpoint: CHECKPOINT_HELP,
-    "data.manifest": "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
-    "probe.labelsPerClass": "train each probe (and choose its L2) on at most this many labelled clips per class (0: all)",
-    "probe.feature": "embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)",
-    "probe.layer": PROBE_LAYER_HELP,
-  },
   async run(ctx) {
-    const config = ctx.config as unknown as KineticsProbeConfig;
-    const { log } = ctx;
+    const { config, log } = ctx;
     const seed = ctx.seeds[0] as number;
     const data = await prepareDataset(config.data, log);
     return withEvalModel(ctx, config, async ({ model, source, training, randomWeights }) => {
@@ -136,4 +124,4 @@ export const kineticsProbe: Experiment<KineticsProbeConfig & { [key: string]: ne
       });
     });
   },
-};
+});

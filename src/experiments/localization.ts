@@ -5,83 +5,59 @@
  * prior; on the synthetic benchmark also how often the peak falls on a silent distractor.
  */
 import * as path from "node:path";
-import {
-  DEFAULT_LOCALIZATION_PROTOCOL,
-  evaluateLocalization,
-  LOCALIZATION_PROTOCOLS,
-  type LocalizationProtocol,
-  manifestLocalizationSource,
-} from "../lib/eval";
+import { z } from "zod";
+import { DEFAULT_LOCALIZATION_PROTOCOL, evaluateLocalization, LOCALIZATION_PROTOCOLS, manifestLocalizationSource } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { ConfigError } from "../lib/util";
+import { ConfigError, choiceSchema, intSchema, textSchema, withDefaults } from "../lib/util";
 import { localizationOverlay, saveHtml } from "../lib/viz";
-import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import {
   CHECKPOINT_HELP,
   CI_QUICK_TRAINING,
-  DEFAULT_DATA,
-  type DataSection,
-  type ModelSection,
+  DATA_SECTION,
+  MODEL_SECTION,
   prepareDataset,
-  SECTION_CHOICES,
-  TRAIN_HELP,
+  runKeys,
+  trainSection,
   withEvalModel,
   writeEvalResults,
 } from "./common";
+import { defineExperiment } from "./define";
 import { LOC_PROTOCOL_HELP, localizationExamples } from "./evaluate";
-import type { Experiment } from "./types";
 
 /** The map `loc.method` scores: auto (AVOL's similarity map for the avol head, Grad-CAM otherwise), similarity or gradcam. */
 export const LOCALIZATION_METHODS = ["auto", "similarity", "gradcam"] as const;
 
-export interface LocalizationConfig {
-  [key: string]: unknown;
-  profile: string;
-  seed: number;
-  seeds: number;
-  checkpoint: string;
-  model: ModelSection;
-  data: DataSection;
-  train: TrainSection;
-  loc: {
-    perClip: number;
-    split: string;
-    method: (typeof LOCALIZATION_METHODS)[number];
-    protocol: LocalizationProtocol;
-    [key: string]: string | number;
-  };
-}
+/** localization's config. */
+export const LOCALIZATION_CONFIG = z.object({
+  ...runKeys(1),
+  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
+  model: withDefaults(MODEL_SECTION, { fusion: "avol" }),
+  // Sounding objects of realistic size (15–40% of the frame), so that cIoU reads.
+  data: withDefaults(DATA_SECTION, { synthProfile: "realistic" }),
+  train: trainSection({ steps: 1200 }),
+  loc: z.object({
+    perClip: intSchema(1).default(4).describe("annotated instants per clip scored"),
+    split: textSchema("a split name").default("test").describe("which split's annotated clips to score ('all' for every split)"),
+    method: choiceSchema(LOCALIZATION_METHODS)
+      .default("auto")
+      .describe("auto: AVOL's similarity map for the avol head, Grad-CAM otherwise"),
+    protocol: choiceSchema(LOCALIZATION_PROTOCOLS).default(DEFAULT_LOCALIZATION_PROTOCOL).describe(LOC_PROTOCOL_HELP),
+  }),
+});
 
-export const localization: Experiment<LocalizationConfig & { [key: string]: never }> = {
+export type LocalizationConfig = z.output<typeof LOCALIZATION_CONFIG>;
+
+export const localization = defineExperiment({
   name: "localization",
   summary: "sound-source localization: pointing game and cIoU of audio-conditioned maps vs vision-only and centre baselines",
   description:
     "Scores localization maps against boxes: the pointing game (is the map's peak in a sounding box?), cIoU success at 0.5 and its AUC over thresholds (Senocak et al.), and on the synthetic benchmark the share of peaks on silent distractors. Audio-conditioned maps (method auto: AVOL's similarity map for the avol head, Grad-CAM of the correspondence logit otherwise) are always reported beside the vision-only unit map and a centre prior. Real annotations come in through a manifest whose rows carry boxes (e.g. VGG-SS boxes attached with the data module's attachBoxes).",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 1,
-    checkpoint: "",
-    model: { preset: "tiny", fusion: "avol" },
-    // Sounding objects of realistic size (15–40% of the frame), so that cIoU reads.
-    data: { ...DEFAULT_DATA, synthProfile: "realistic" },
-    train: { ...EXPERIMENT_TRAIN, steps: 1200 },
-    loc: { perClip: 4, split: "test", method: "auto", protocol: DEFAULT_LOCALIZATION_PROTOCOL },
-  } as never,
+  schema: LOCALIZATION_CONFIG,
   profiles: {
     ci: { ...CI_QUICK_TRAINING, "loc.perClip": 1 },
   },
-  choices: { ...SECTION_CHOICES, "loc.method": LOCALIZATION_METHODS, "loc.protocol": LOCALIZATION_PROTOCOLS },
-  help: {
-    ...TRAIN_HELP,
-    checkpoint: CHECKPOINT_HELP,
-    "loc.method": "auto: AVOL's similarity map for the avol head, Grad-CAM otherwise",
-    "loc.split": "which split's annotated clips to score ('all' for every split)",
-    "loc.protocol": LOC_PROTOCOL_HELP,
-  },
   async run(ctx) {
-    const config = ctx.config as unknown as LocalizationConfig;
-    const { log } = ctx;
+    const { config, log } = ctx;
     const data = await prepareDataset(config.data, log);
     const rows = data.manifest.rows.filter((r) => r.boxes?.length && (config.loc.split === "all" || r.split === config.loc.split));
     if (!rows.length) throw new ConfigError(`no clips with boxes in split '${config.loc.split}'`, { subject: "data" });
@@ -144,4 +120,4 @@ export const localization: Experiment<LocalizationConfig & { [key: string]: neve
       return { ...result, files: [...result.files, path.join(ctx.out, "plots.html")] };
     });
   },
-};
+});

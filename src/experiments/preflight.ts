@@ -1,6 +1,6 @@
 /**
- * Checks run before an experiment does any work (no data generated, decoded or trained on): every
- * config value of the sections it has (`train`, `model`, `data`), every output location (the run
+ * Checks run before an experiment does any work (no data generated, decoded or trained on), after
+ * its schema has checked every config value ({@link Experiment.check}): every output location (the run
  * folder and the data cache root must be writable folders), and a configured manifest (it loads,
  * and experiments that train on it have `train` and `val` clips). Each failure is a ConfigError
  * naming the key or path and the cause.
@@ -8,9 +8,7 @@
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { loadManifest } from "../lib/data";
-import { DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "../lib/train/config";
 import { checkWritableDir, ConfigError } from "../lib/util";
-import { type ModelSection, modelConfigOf } from "./common";
 import type { ConfigObject } from "./types";
 
 /** Experiments that train on `data.manifest`'s `train` split and validate on its `val` split. */
@@ -18,41 +16,12 @@ export const TRAINS_ON_MANIFEST: ReadonlySet<string> = new Set(["avc-train", "ab
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Checks the values of a resolved experiment config (see the module comment); throws a ConfigError. */
-export function validateExperimentConfig(config: ConfigObject): void {
-  if (isObject(config.train)) validateTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...(config.train as Partial<TrainAvcConfig>) });
-  if (isObject(config.model)) modelConfigOf(config.model as ModelSection);
-  if (isObject(config.data)) {
-    const d = config.data;
-    const int = (key: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
-      if (!(key in d)) return;
-      const v = d[key];
-      if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
-        throw new ConfigError(`must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? "∞" : max}], got ${JSON.stringify(v)}`, {
-          subject: `data.${key}`,
-        });
-    };
-    int("synthClips", 1);
-    int("synthClasses", 2, 1000);
-    int("perClip", 1);
-    if ("synthSeed" in d && !(typeof d.synthSeed === "number" && Number.isFinite(d.synthSeed)))
-      throw new ConfigError(`must be a number, got ${JSON.stringify(d.synthSeed)}`, { subject: "data.synthSeed" });
-    if ("cacheRoot" in d && !(typeof d.cacheRoot === "string" && d.cacheRoot.length > 0))
-      throw new ConfigError(`must be a folder path, got ${JSON.stringify(d.cacheRoot)}`, { subject: "data.cacheRoot" });
-    if ("manifest" in d && typeof d.manifest !== "string")
-      throw new ConfigError(`must be a file path (empty: the synthetic benchmark), got ${JSON.stringify(d.manifest)}`, {
-        subject: "data.manifest",
-      });
-  }
-}
-
 /**
- * Everything {@link runExperiment} checks before it starts: config values, the run folder and the
+ * What {@link runExperiment} checks before it starts, after the config's values: the run folder and the
  * data cache root (writable folders, created when missing), and `data.manifest` (exists, loads, and
  * has `train` and `val` clips for the experiments in {@link TRAINS_ON_MANIFEST}).
  */
 export async function preflightExperiment(name: string, config: ConfigObject, out: string): Promise<void> {
-  validateExperimentConfig(config);
   await checkWritableDir(out, "--out");
   const data = isObject(config.data) ? config.data : null;
   if (!data) return;

@@ -29,7 +29,17 @@ import { createProgress } from "../lib/train/progress";
 import { ConfigError, errorMessage, L3kitError, writeJsonAtomic } from "../lib/util";
 import { checkChoice, checkResolvedConfig } from "./config";
 import { experiments } from "./registry";
-import type { CellContext, CellOutcome, CellPlan, CellSpec, ConfigObject, Experiment, ExperimentContext, ExperimentResult } from "./types";
+import type {
+  CellContext,
+  CellOutcome,
+  CellSpec,
+  ConfigObject,
+  Experiment,
+  ExperimentContext,
+  ExperimentResult,
+  PreparedCells,
+  QueueCells,
+} from "./types";
 
 /** The version of the job payload's layout. */
 export const CELL_PAYLOAD_VERSION = 1;
@@ -80,7 +90,7 @@ export function jobIdOf(experiment: string, run: string, cell: string): string {
 /** A checked payload: the experiment to run, its config and seeds, and the cell. */
 export interface CheckedPayload {
   exp: Experiment;
-  plan: CellPlan;
+  plan: QueueCells;
   config: ConfigObject;
   seeds: number[];
   cell: CellSpec;
@@ -106,7 +116,7 @@ export function checkCellPayload(data: unknown): CheckedPayload {
   try {
     config = checkResolvedConfig({ defaults: exp.defaults, choices: exp.choices, value: p.config, source: "config" });
     if (typeof config.profile === "string") checkChoice("profile", config.profile, ["default", ...Object.keys(exp.profiles)]);
-    plan.check?.(config);
+    plan.check(config);
   } catch (err) {
     return reject(errorMessage(err), err);
   }
@@ -153,7 +163,7 @@ export async function runOnQueue(exp: Experiment, ctx: ExperimentContext<ConfigO
   const queueName = opts.queueName === undefined ? undefined : checkQueueName(opts.queueName);
   const { runJobs, queueNameOf, checkQueueReachable } = require("../lib/queue") as typeof import("../lib/queue");
   const { log } = ctx;
-  plan.check?.(ctx.config);
+  plan.check(ctx.config);
   // Before minutes of data preparation: the queue must answer.
   await checkQueueReachable(target);
   const cells = plan.list(ctx.config, ctx.seeds);
@@ -234,7 +244,7 @@ export async function runOnQueue(exp: Experiment, ctx: ExperimentContext<ConfigO
   );
   const failed = all.filter((o) => !o.ok).length;
   log(`queue: ${cells.length - failed} cell(s) done${failed ? `, ${failed} FAILED` : ""}; writing the results`);
-  return plan.finish(ctx, prepared, all);
+  return prepared.finish(ctx, all);
 }
 
 /** Options of `l3kit worker`. */
@@ -272,7 +282,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   const scratch = opts.artifacts ? null : mkdtempSync(path.join(tmpdir(), "l3kit-worker-"));
   const artifacts = opts.artifacts ? path.resolve(opts.artifacts) : (scratch as string);
   // What the last run's cells share (its data), kept for its next cell.
-  let shared: { run: string; prepared: Promise<unknown> } | null = null;
+  let shared: { run: string; prepared: Promise<PreparedCells> } | null = null;
   let jobsDone = 0;
   // Cells whose result was handed to BullMQ, until it records them (then "finished" is logged).
   const running = new Map<string, { what: string; t0: number }>();
@@ -311,7 +321,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     const resume = !!opts.artifacts;
     if (!resume) await fsp.rm(dir, { recursive: true, force: true });
     try {
-      const result = await p.plan.run(ctx, prepared, p.cell, dir, resume);
+      const result = await prepared.run(ctx, p.cell, dir, resume);
       if (result === null) {
         log(`worker ${name}: interrupted ${p.exp.name} ${p.cell.key}; it goes back to the queue`);
         throw new InterruptedJobError();

@@ -4,72 +4,70 @@
  * baselines) in one table, and writes plots (learning curves, localization overlays).
  */
 import * as path from "node:path";
+import { z } from "zod";
 import { buildL3Net, countL3Params } from "../lib/models";
 import { collectProvenance, writeResults } from "../lib/results";
 import { formatTrainSummary, readMetricsJsonl, trainAvc } from "../lib/train";
-import { DEFAULT_LOCALIZATION_PROTOCOL, LOCALIZATION_PROTOCOLS } from "../lib/eval";
+import { withDefaults } from "../lib/util";
 import type { TableRow } from "../lib/results";
 import { escapeHtml, learningCurves, localizationOverlay, saveHtml, tableHtml } from "../lib/viz";
-import { EXPERIMENT_TRAIN, type TrainSection } from "./avc-train";
 import {
-  DEFAULT_DATA,
-  type DataSection,
-  type ModelSection,
+  DATA_SECTION,
+  MODEL_SECTION,
   modelConfigOf,
   prepareCache,
   prepareDataset,
   recipeLine,
-  SECTION_CHOICES,
+  runKeys,
   splitOf,
   summarizeTraining,
-  TRAIN_HELP,
   trainingRecord,
+  trainSection,
 } from "./common";
-import { checkEvalSettings, type EvalSettings, evalRow, evaluateSuite, LOC_PROTOCOL_HELP, localizationExamples } from "./evaluate";
-import type { Experiment } from "./types";
+import { defineExperiment } from "./define";
+import { EVAL_SECTION, evalRow, evaluateSuite, localizationExamples } from "./evaluate";
 
-export interface QuickstartConfig {
-  [key: string]: string | number | DataSection | ModelSection | TrainSection | EvalSettingsSection;
-  profile: string;
-  seed: number;
-  seeds: number;
-  model: ModelSection;
-  data: DataSection;
-  train: TrainSection;
-  eval: EvalSettingsSection;
-}
+/** quickstart's config. */
+export const QUICKSTART_CONFIG = z.object({
+  ...runKeys(1),
+  // AVOL: its similarity map is the localization (the concat head's Grad-CAM only ties the
+  // vision-only map). 1,500 clips of the fast-to-render realistic profile (tiny's 64×64, 8 fps, 3 s,
+  // with sounding objects of 15–40% of the frame, so that cIoU reads; fewer clips overfit: 600
+  // default clips peaked at 0.73), 8 samples each, and 1,500 steps: 13 minutes on 2 cores with
+  // the onnx engine, data generation included.
+  model: withDefaults(MODEL_SECTION, { fusion: "avol" }),
+  data: withDefaults(
+    DATA_SECTION,
+    { synthClips: 1500, synthProfile: "realistic", perClip: 8 },
+    {
+      synthProfile:
+        "synthetic benchmark profile: realistic (64×64, sounding objects 15–40% of the frame, so cIoU reads), tiny (same size, objects ≈7%), default (128×128, objects ≈7%)",
+    },
+  ),
+  train: trainSection(
+    { steps: 1500, evalEvery: 250, valPairs: 512, checkpointEvery: 500, maxSeconds: 0 },
+    { lr: "peak learning rate of the in-batch recipe (the paper's 1e-4 with sampled pairs learns far slower)" },
+  ),
+  eval: withDefaults(
+    EVAL_SECTION,
+    {},
+    {
+      avcPairs: "fixed test pairs for AVC accuracy",
+      locPerClip: "annotated instants per test clip for localization",
+      probeLabelsPerClass:
+        "also probe with this many labelled clips per class (0: skip): label efficiency, where random features fall behind",
+    },
+  ),
+});
 
-type EvalSettingsSection = { [K in keyof EvalSettings]: EvalSettings[K] extends boolean ? boolean : EvalSettings[K] } & {
-  [key: string]: number | boolean | string;
-};
+export type QuickstartConfig = z.output<typeof QUICKSTART_CONFIG>;
 
-export const quickstart: Experiment<QuickstartConfig> = {
+export const quickstart = defineExperiment({
   name: "quickstart",
   summary: "synthetic benchmark → train tiny L³-Net → AVC accuracy, probes, localization, table and plots (~13 min on 2 cores)",
   description:
     "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence for a fixed number of steps, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization — pointing game and cIoU under the published protocol (eval.locProtocol), on the realistic profile's sounding objects of 15–40% of the frame — beside the vision-only map and a centre prior. Writes table.{csv,md,json} (table.md: the recipe, then metrics × model, random weights, hand-made), provenance.json, metrics.jsonl and plots.html (the table first).",
-  defaults: {
-    profile: "default",
-    seed: 0,
-    seeds: 1,
-    // AVOL: its similarity map is the localization (the concat head's Grad-CAM only ties the
-    // vision-only map). 1,500 clips of the fast-to-render realistic profile (tiny's 64×64, 8 fps, 3 s,
-    // with sounding objects of 15–40% of the frame, so that cIoU reads; fewer clips overfit: 600
-    // default clips peaked at 0.73), 8 samples each, and 1,500 steps: 13 minutes on 2 cores with
-    // the onnx engine, data generation included.
-    model: { preset: "tiny", fusion: "avol" },
-    data: { ...DEFAULT_DATA, synthClips: 1500, synthProfile: "realistic", perClip: 8 },
-    train: { ...EXPERIMENT_TRAIN, steps: 1500, evalEvery: 250, valPairs: 512, checkpointEvery: 500, maxSeconds: 0 },
-    eval: {
-      avcPairs: 512,
-      probes: true,
-      locPerClip: 4,
-      locProtocol: DEFAULT_LOCALIZATION_PROTOCOL,
-      probeEpochs: 30,
-      probeLabelsPerClass: 5,
-      seed: 0,
-    },
-  },
+  schema: QUICKSTART_CONFIG,
   profiles: {
     ci: {
       "data.synthProfile": "tiny",
@@ -85,22 +83,9 @@ export const quickstart: Experiment<QuickstartConfig> = {
       "eval.probeEpochs": 30,
     },
   },
-  choices: { ...SECTION_CHOICES, "eval.locProtocol": LOCALIZATION_PROTOCOLS },
-  help: {
-    ...TRAIN_HELP,
-    "data.synthProfile":
-      "synthetic benchmark profile: realistic (64×64, sounding objects 15–40% of the frame, so cIoU reads), tiny (same size, objects ≈7%), default (128×128, objects ≈7%)",
-    "eval.locProtocol": LOC_PROTOCOL_HELP,
-    "train.lr": "peak learning rate of the in-batch recipe (the paper's 1e-4 with sampled pairs learns far slower)",
-    "eval.avcPairs": "fixed test pairs for AVC accuracy",
-    "eval.locPerClip": "annotated instants per test clip for localization",
-    "eval.probeLabelsPerClass":
-      "also probe with this many labelled clips per class (0: skip): label efficiency, where random features fall behind",
-  },
   async run(ctx) {
     const { config, log } = ctx;
     const seed = ctx.seeds[0] as number;
-    checkEvalSettings(config.eval as EvalSettings);
     const modelConfig = modelConfigOf(config.model);
     const data = await prepareDataset(config.data, log);
     const cache = await prepareCache(config.data, data, modelConfig, log);
@@ -122,7 +107,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
         return { out: ctx.out, files: [], summary: "quickstart: interrupted (rerun with --resume)" };
       }
       const { engine, cutShort } = summarizeTraining([trainingRecord("", train, config.train, log)]);
-      const evalResult = await evaluateSuite(model, { cache, rows: data.manifest.rows, settings: config.eval as EvalSettings, log });
+      const evalResult = await evaluateSuite(model, { cache, rows: data.manifest.rows, settings: config.eval, log });
       const row = {
         preset: modelConfig.name,
         fusion: modelConfig.fusion,
@@ -202,7 +187,7 @@ export const quickstart: Experiment<QuickstartConfig> = {
       model.dispose();
     }
   },
-};
+});
 
 function formatSummary(r: Record<string, string | number | null>): string {
   const f = (v: string | number | null) => (typeof v === "number" ? v.toFixed(3) : "n/a");

@@ -4,19 +4,18 @@ import { esc50Probe } from "./esc50-probe";
 import { kineticsProbe } from "./kinetics-probe";
 import { localization } from "./localization";
 import { quickstart } from "./quickstart";
-import type { ConfigObject, Experiment } from "./types";
-
-const asExperiment = (e: unknown) => e as Experiment<ConfigObject>;
+import type { defineExperiment } from "./define";
+import type { Experiment } from "./types";
 
 /**
- * Every named experiment, registered in this one place. Each lives in its own file with typed
- * defaults and a run function.
+ * Every named experiment, registered in this one place. Each lives in its own file, declared with
+ * {@link defineExperiment}: a config schema, profiles and typed run functions.
  */
-export const experiments: Record<string, Experiment<ConfigObject>> = {
-  quickstart: asExperiment(quickstart),
-  "avc-train": asExperiment(avcTrain),
-  "kinetics-probe": asExperiment(kineticsProbe),
-  "esc50-probe": asExperiment(esc50Probe),
-  localization: asExperiment(localization),
-  "ablation-fusion": asExperiment(ablationFusion),
+export const experiments: Record<string, Experiment> = {
+  quickstart,
+  "avc-train": avcTrain,
+  "kinetics-probe": kineticsProbe,
+  "esc50-probe": esc50Probe,
+  localization,
+  "ablation-fusion": ablationFusion,
 };

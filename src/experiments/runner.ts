@@ -1,11 +1,11 @@
 import * as path from "node:path";
 import { cutShortNote } from "../lib/results";
-import { ConfigError } from "../lib/util";
+import { ConfigError, configFields } from "../lib/util";
 import { formatConfig, resolveConfig, suggest } from "./config";
 import { ALLOW_PARTIAL_HELP, CUT_SHORT_EXIT_CODE, ENGINE_HELP, QUEUE_HELP, QUEUE_NAME_HELP } from "./options";
 import { preflightExperiment } from "./preflight";
 import { experiments } from "./registry";
-import type { ConfigObject, Experiment, ExperimentResult } from "./types";
+import type { ConfigObject, Experiment, ExperimentContext, ExperimentResult } from "./types";
 
 /** Options of `npm run experiment -- <name> ...`. */
 export interface RunOptions {
@@ -44,7 +44,7 @@ export function getExperiment(name: string): Experiment {
       subject: "experiment",
     });
   }
-  return exp as unknown as Experiment;
+  return exp;
 }
 
 /** `experiment list` text. */
@@ -81,7 +81,7 @@ marked as cut short (a note and a cutShort column) and provenance.json records c
 Profiles (--set profile=NAME): default${profiles.length ? `, ${profiles.join(", ")}` : ""}
 
 Config (defaults):
-${formatConfig(exp.defaults, exp.help, exp.choices)}
+${formatConfig(configFields(exp.schema))}
 `;
 }
 
@@ -111,7 +111,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
     choices: exp.choices,
     configFile: opts.config,
     sets,
-  }) as ConfigObject;
+  });
   const baseSeed = opts.seed ?? (typeof config.seed === "number" ? config.seed : 0);
   const nSeeds = opts.seeds ?? (typeof config.seeds === "number" ? config.seeds : 1);
   if (!Number.isInteger(nSeeds) || nSeeds < 1)
@@ -123,6 +123,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   const profile = typeof config.profile === "string" ? config.profile : "default";
   const out = path.resolve(opts.out ?? path.join(resultsRoot, name, `${profile}-seed${baseSeed}${nSeeds > 1 ? `x${nSeeds}` : ""}`));
   // Every config value and output location is checked before any data is generated, decoded or trained on.
+  exp.check(config);
   await preflightExperiment(name, config, out);
   const resume = !!opts.resume || opts.resumeFrom !== undefined;
   if (opts.resumeFrom !== undefined) {
@@ -133,7 +134,9 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
       });
     const { rollBackToCheckpoint } = require("../lib/train/checkpoint") as typeof import("../lib/train/checkpoint");
     const step = await rollBackToCheckpoint(from);
-    process.stderr.write(`${name}: resuming from ${path.relative(process.cwd(), from) || from} (step ${step}); later checkpoints set aside\n`);
+    process.stderr.write(
+      `${name}: resuming from ${path.relative(process.cwd(), from) || from} (step ${step}); later checkpoints set aside\n`,
+    );
   }
 
   const quiet = opts.quiet ?? process.env.L3KIT_QUIET === "1";
@@ -155,7 +158,7 @@ export async function runExperiment(name: string, opts: RunOptions = {}): Promis
   process.on("SIGTERM", onTerm);
   try {
     log(`${name}: profile ${profile}, seeds ${seeds.join(",")}, backend ${backend.name}, out ${path.relative(process.cwd(), out) || "."}`);
-    const ctx = {
+    const ctx: ExperimentContext<ConfigObject> = {
       config,
       seeds,
       out,

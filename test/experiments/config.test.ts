@@ -2,8 +2,19 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import { configKeys, experimentHelp, getExperiment, listExperiments, resolveConfig, runExperiment, suggest } from "../../src/experiments";
-import { ConfigError } from "../../src/lib/util";
+import {
+  configKeys,
+  experimentHelp,
+  experiments,
+  getExperiment,
+  listExperiments,
+  resolveConfig,
+  runExperiment,
+  suggest,
+} from "../../src/experiments";
+import { SYNTH_PROFILE_NAMES } from "../../src/experiments/common";
+import { SYNTH_PROFILES } from "../../src/lib/data";
+import { ConfigError, configFields, parseConfig } from "../../src/lib/util";
 import { tempDir } from "../helpers";
 
 const defaults = {
@@ -101,4 +112,41 @@ test("bad evaluation settings fail before any data or training, naming the key",
   } finally {
     tmp.cleanup();
   }
+});
+
+test("each experiment's config is its schema: defaults, choices and help come from it, and its parse keeps every value and key order", () => {
+  for (const [name, exp] of Object.entries(experiments)) {
+    const fields = configFields(exp.schema);
+    assert.deepEqual(
+      configKeys(exp.defaults),
+      fields.map((f) => f.key),
+      `${name}: the defaults hold every key of the schema, in its order`,
+    );
+    for (const f of fields) {
+      assert.ok(f.description, `${name}: '${f.key}' has a help text`);
+      if (f.choices) assert.deepEqual(exp.choices[f.key], f.choices, `${name}: '${f.key}' choices`);
+    }
+    for (const profile of ["default", ...Object.keys(exp.profiles)]) {
+      const resolved = resolveConfig({
+        defaults: exp.defaults,
+        profiles: exp.profiles,
+        choices: exp.choices,
+        sets: [`profile=${profile}`],
+      });
+      // What the run gets (and provenance.json records) is the schema's parse of the resolved config: the same JSON.
+      assert.equal(JSON.stringify(parseConfig(exp.schema, resolved)), JSON.stringify(resolved), `${name} ${profile}`);
+    }
+  }
+  assert.deepEqual([...SYNTH_PROFILE_NAMES], Object.keys(SYNTH_PROFILES), "data.synthProfile lists the synthetic benchmark's profiles");
+});
+
+test("a bad value fails the schema with the dotted key and the cause, before anything runs", () => {
+  const exp = getExperiment("ablation-fusion");
+  const check = (set: string) => () =>
+    exp.check(resolveConfig({ defaults: exp.defaults, profiles: exp.profiles, choices: exp.choices, sets: [set] }));
+  assert.throws(check("train.batchSize=0"), /^ConfigError: train\.batchSize: must be an integer >= 1, got 0$/m);
+  assert.throws(check("data.synthClasses=1"), /data\.synthClasses: must be an integer in \[2, 1000\], got 1/);
+  assert.throws(check("eval.probeEpochs=1.5"), /eval\.probeEpochs: must be an integer >= 1, got 1\.5/);
+  assert.throws(check("train.lr=0"), /train\.lr: must be a positive number, got 0/);
+  assert.throws(check("train.microBatches=3"), /train\.microBatches: batch size 32 is not divisible into 3 micro-batches/);
 });

@@ -295,7 +295,6 @@ describe("on a real Redis", needsRedis(), () => {
       const exp = experiments["ablation-fusion"];
       const plan = exp?.cells;
       assert.ok(exp && plan);
-      const prov = JSON.parse(readFileSync(path.join(queuedOut, "provenance.json"), "utf8"));
       const config = ablationPayload().config as import("../../src/experiments/types").ConfigObject;
       const outcomes = plan
         .list(config, [0])
@@ -305,20 +304,22 @@ describe("on a real Redis", needsRedis(), () => {
             : { cell, ok: true as const, result: JSON.parse(readFileSync(path.join(queuedOut, "cells", cell.key, "cell.json"), "utf8")) },
         );
       const failedOut = path.join(tmp.dir, "with-failure");
-      const r = await plan.finish(
+      const backend = { name: "wasm", threads: 2, tfBackend: "wasm" } as never;
+      // The data the cells shared, made again from its caches (what a coordinator holds when the cells come back).
+      const prepared = await plan.prepare({ config, seeds: [0], backend, log: () => {}, signal: new AbortController().signal });
+      const r = await prepared.finish(
         {
           config,
           seeds: [0],
           out: failedOut,
           resultsRoot: tmp.dir,
           resume: false,
-          backend: { name: "wasm", threads: 2, tfBackend: "wasm" } as never,
+          backend,
           startedAt: new Date(),
           log: () => {},
           quiet: true,
           signal: new AbortController().signal,
         },
-        { data: { manifestPath: prov.dataset.manifest } },
         outcomes,
       );
       assert.deepEqual(r.failedCells, [{ cell: "cosine-seed0", error: "boom (2 attempts)" }]);

@@ -3,8 +3,9 @@
  * checkpoints), its defaults and its validation. Imports nothing from the loop, so the checkpoint
  * code and the trainer can both depend on it.
  */
-import { ConfigError } from "../util";
-import { TRAIN_DEVICES, TRAIN_ENGINES, type TrainDevice, type TrainEngineName } from "./engine";
+import { z } from "zod";
+import { choiceSchema, intSchema, numberSchema, parseConfig, schemaDefaults, withDefaults } from "../util";
+import { TRAIN_DEVICES, TRAIN_ENGINES } from "./engine";
 
 /** Every valid {@link AvcPairing}. */
 export const AVC_PAIRINGS = ["sampled", "in-batch"] as const;
@@ -18,90 +19,87 @@ export const LR_SCHEDULES = ["constant", "cosine"] as const;
 /** The learning-rate schedule after warm-up: constant, or cosine decay to zero at the last step. */
 export type LrScheduleName = (typeof LR_SCHEDULES)[number];
 
-/** Hyper-parameters and bookkeeping of a training run (all plain data; stored in checkpoints). */
-export interface TrainAvcConfig {
-  /** Optimizer steps in all. */
-  steps: number;
-  /** Pairs per step. */
-  batchSize: number;
-  /** Gradient accumulation: each step's batch is split into this many micro-batches. */
-  microBatches: number;
-  /**
-   * `sampled` (the paper): independently drawn pairs, half positives. `in-batch`: every drawn pair is
-   * a positive and each frame is also scored against the audio of `negatives` other batch entries,
-   * so each tower pass yields more scored pairs (validation always uses sampled 50/50 pairs).
-   */
-  pairing: AvcPairing;
-  /** In-batch negatives per frame (with `pairing: "in-batch"`; at most batch/microBatches − 1). */
-  negatives: number;
-  /** Peak learning rate (paper: 1e-4). */
-  lr: number;
-  warmupSteps: number;
-  schedule: LrScheduleName;
-  /** L2 weight decay λ on kernels, as Keras' l2(λ) (gradient 2λw). Paper: 1e-5. */
-  weightDecay: number;
-  /** Seed of data order and augmentation (the model's init seed is the model's own). */
-  seed: number;
-  /** Pairs per epoch (rounded up to a multiple of the batch size); 0: one pair per sample or clip. */
-  pairsPerEpoch: number;
-  /** Validate every N steps (and at the end); 0: only at the end. */
-  evalEvery: number;
-  /** Fixed validation pairs (seeded by `valSeed`). */
-  valPairs: number;
-  valSeed: number;
-  /** Write a checkpoint every N steps (and at the end); 0: only at the end. */
-  checkpointEvery: number;
-  /** Periodic checkpoints kept (the best is kept apart). */
-  keepLast: number;
-  /** Stop after this many evaluations without improvement; 0: never. */
-  earlyStoppingPatience: number;
-  /**
-   * A time guard: stop (with a checkpoint) after this many seconds of training; 0: no limit. Training
-   * length is `steps`; the experiments mark a run this guard stops early as cut short.
-   */
-  maxSeconds: number;
-  /** Write a metrics row every N steps. */
-  logEvery: number;
-  /** Batches prepared ahead. */
-  prefetch: number;
-  /** Pairs decoded at once. */
-  concurrency: number;
-  /** Which engine computes the steps: `auto` picks one ({@link resolveTrainEngine}), or `onnx` / `tfjs`. */
-  engine: TrainEngineName;
-  /** Where the onnx engine computes: `cpu` or `webgpu`. */
-  device: TrainDevice;
+/**
+ * The fields of a training config, each with its default, check and help text. {@link TRAIN_CONFIG}
+ * adds the checks that span fields; {@link trainConfigSchema} derives a schema with other defaults.
+ */
+export const TRAIN_FIELDS = z.object({
+  steps: intSchema(1).default(1000).describe("optimizer steps in all"),
+  batchSize: intSchema(1).default(16).describe("pairs per step"),
+  microBatches: intSchema(1).default(1).describe("gradient accumulation: each step's batch is split into this many micro-batches"),
+  pairing: choiceSchema(AVC_PAIRINGS)
+    .default("sampled")
+    .describe(
+      "sampled (the paper): independently drawn pairs, half positives; in-batch: every drawn pair is a positive and each frame is also scored against the audio of `negatives` other batch entries (validation always uses sampled 50/50 pairs)",
+    ),
+  negatives: intSchema(1).default(1).describe("in-batch negatives per frame (with pairing in-batch; at most batch/microBatches − 1)"),
+  lr: numberSchema("a positive number", (v) => v > 0 && Number.isFinite(v))
+    .default(1e-4)
+    .describe("peak learning rate (paper: 1e-4)"),
+  warmupSteps: intSchema(0).default(0).describe("steps of linear learning-rate warm-up"),
+  schedule: choiceSchema(LR_SCHEDULES)
+    .default("constant")
+    .describe("the learning rate after warm-up: constant, or cosine decay to zero at the last step"),
+  weightDecay: numberSchema(">= 0", (v) => v >= 0)
+    .default(1e-5)
+    .describe("L2 weight decay λ on kernels, as Keras' l2(λ) (gradient 2λw); paper: 1e-5"),
+  seed: numberSchema("a number").default(0).describe("seed of data order and augmentation (the model's init seed is the model's own)"),
+  pairsPerEpoch: intSchema(0)
+    .default(0)
+    .describe("pairs per epoch (rounded up to a multiple of the batch size); 0: one pair per sample or clip"),
+  evalEvery: intSchema(0).default(100).describe("validate every N steps (and at the end); 0: only at the end"),
+  valPairs: intSchema(0).default(256).describe("fixed validation pairs (seeded by valSeed)"),
+  valSeed: numberSchema("a number").default(1234).describe("seed of the validation pairs"),
+  checkpointEvery: intSchema(0).default(200).describe("write a checkpoint every N steps (and at the end); 0: only at the end"),
+  keepLast: intSchema(1).default(2).describe("periodic checkpoints kept (the best is kept apart)"),
+  earlyStoppingPatience: intSchema(0).default(0).describe("stop after this many evaluations without improvement; 0: never"),
+  maxSeconds: numberSchema(">= 0", (v) => v >= 0)
+    .default(0)
+    .describe(
+      "a time guard: stop (with a checkpoint) after this many seconds of training; 0: no limit. Training length is steps; the experiments mark a run this guard stops early as cut short",
+    ),
+  logEvery: intSchema(1).default(10).describe("write a metrics row every N steps"),
+  prefetch: intSchema(1).default(2).describe("batches prepared ahead"),
+  concurrency: intSchema(1).default(4).describe("pairs decoded at once"),
+  engine: choiceSchema(TRAIN_ENGINES)
+    .default("auto")
+    .describe("which engine computes the steps: auto picks one (resolveTrainEngine), or onnx / tfjs"),
+  device: choiceSchema(TRAIN_DEVICES).default("cpu").describe("where the onnx engine computes: cpu or webgpu"),
+});
+
+/** Hyper-parameters and bookkeeping of a training run (all plain data; stored in checkpoints): {@link TRAIN_FIELDS}'s type. */
+export type TrainAvcConfig = z.output<typeof TRAIN_FIELDS>;
+
+/** The checks that span fields: in-batch pairs need 2 pairs per micro-batch, and the batch must split into micro-batches. */
+function checkCombination(c: TrainAvcConfig, ctx: z.RefinementCtx): void {
+  if (c.pairing === "in-batch" && c.batchSize / c.microBatches < 2)
+    ctx.addIssue({
+      code: "custom",
+      path: ["batchSize"],
+      message: `in-batch negatives need at least 2 pairs per micro-batch, got ${c.batchSize / c.microBatches}`,
+    });
+  else if (c.batchSize % c.microBatches !== 0)
+    ctx.addIssue({
+      code: "custom",
+      path: ["microBatches"],
+      message: `batch size ${c.batchSize} is not divisible into ${c.microBatches} micro-batches`,
+    });
 }
 
+/** A training config schema with other defaults and help texts (e.g. an experiment's), and the checks across fields. */
+export function trainConfigSchema(defaults: Partial<TrainAvcConfig> = {}, help: Record<string, string> = {}) {
+  return withDefaults(TRAIN_FIELDS, defaults, help).superRefine(checkCombination);
+}
+
+/** The training config: every field, its default and check, and the checks across fields. */
+export const TRAIN_CONFIG = TRAIN_FIELDS.superRefine(checkCombination);
+
 /** Defaults: the paper's optimizer settings, CPU-sized batch. */
-export const DEFAULT_TRAIN_CONFIG: TrainAvcConfig = {
-  steps: 1000,
-  batchSize: 16,
-  microBatches: 1,
-  pairing: "sampled",
-  negatives: 1,
-  lr: 1e-4,
-  warmupSteps: 0,
-  schedule: "constant",
-  weightDecay: 1e-5,
-  seed: 0,
-  pairsPerEpoch: 0,
-  evalEvery: 100,
-  valPairs: 256,
-  valSeed: 1234,
-  checkpointEvery: 200,
-  keepLast: 2,
-  earlyStoppingPatience: 0,
-  maxSeconds: 0,
-  logEvery: 10,
-  prefetch: 2,
-  concurrency: 4,
-  engine: "auto",
-  device: "cpu",
-};
+export const DEFAULT_TRAIN_CONFIG: TrainAvcConfig = schemaDefaults(TRAIN_FIELDS);
 
 /**
- * The training keys with a fixed set of values, and those values. Declared once: read by
- * {@link validateTrainConfig} and by the experiments' config check (which also suggests the nearest value).
+ * The training keys with a fixed set of values, and those values (read from {@link TRAIN_FIELDS}'s
+ * enums), for the experiments' config check (which also suggests the nearest value).
  */
 export const TRAIN_CHOICES = {
   pairing: AVC_PAIRINGS,
@@ -110,49 +108,7 @@ export const TRAIN_CHOICES = {
   device: TRAIN_DEVICES,
 } as const satisfies Partial<Record<keyof TrainAvcConfig, readonly string[]>>;
 
-/** Throws a ConfigError naming `train.<key>` unless its value is one of {@link TRAIN_CHOICES}. */
-function checkChoices(c: TrainAvcConfig): void {
-  for (const [key, allowed] of Object.entries(TRAIN_CHOICES) as Array<[keyof TrainAvcConfig, readonly string[]]>) {
-    const v = c[key];
-    if (typeof v !== "string" || !allowed.includes(v))
-      throw new ConfigError(`must be one of ${allowed.map((a) => `'${a}'`).join(", ")}, got ${JSON.stringify(v)}`, {
-        subject: `train.${key}`,
-      });
-  }
-}
-
-/** Checks a config before anything runs; throws a ConfigError naming the key. */
+/** Checks a config before anything runs; throws a ConfigError naming `train.<key>` and the cause. */
 export function validateTrainConfig(c: TrainAvcConfig): void {
-  const posInt = (k: keyof TrainAvcConfig, min = 1) => {
-    const v = c[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-      throw new ConfigError(`must be an integer >= ${min}, got ${JSON.stringify(v)}`, { subject: `train.${k}` });
-  };
-  posInt("steps");
-  posInt("batchSize");
-  posInt("microBatches");
-  posInt("valPairs", 0);
-  posInt("evalEvery", 0);
-  posInt("checkpointEvery", 0);
-  posInt("keepLast");
-  posInt("earlyStoppingPatience", 0);
-  posInt("logEvery");
-  posInt("prefetch");
-  posInt("concurrency");
-  posInt("warmupSteps", 0);
-  posInt("pairsPerEpoch", 0);
-  posInt("negatives");
-  checkChoices(c);
-  if (c.pairing === "in-batch" && c.batchSize / c.microBatches < 2)
-    throw new ConfigError(`in-batch negatives need at least 2 pairs per micro-batch, got ${c.batchSize / c.microBatches}`, {
-      subject: "train.batchSize",
-    });
-  if (c.batchSize % c.microBatches !== 0) {
-    throw new ConfigError(`batch size ${c.batchSize} is not divisible into ${c.microBatches} micro-batches`, {
-      subject: "train.microBatches",
-    });
-  }
-  if (!(c.lr > 0 && Number.isFinite(c.lr))) throw new ConfigError(`must be a positive number, got ${c.lr}`, { subject: "train.lr" });
-  if (!(c.weightDecay >= 0)) throw new ConfigError(`must be >= 0, got ${c.weightDecay}`, { subject: "train.weightDecay" });
-  if (!(c.maxSeconds >= 0)) throw new ConfigError(`must be >= 0, got ${c.maxSeconds}`, { subject: "train.maxSeconds" });
+  parseConfig(TRAIN_CONFIG, c, "train");
 }

@@ -11,13 +11,13 @@ import type { AdamState } from "./optimizer";
 export type TrainEngineName = "auto" | "onnx" | "tfjs";
 
 /** Every valid {@link TrainEngineName}. */
-export const TRAIN_ENGINES: readonly TrainEngineName[] = ["auto", "onnx", "tfjs"];
+export const TRAIN_ENGINES = ["auto", "onnx", "tfjs"] as const satisfies readonly TrainEngineName[];
 
 /** Where the onnx engine computes: onnxruntime's CPU provider, or its WebGPU provider where an adapter exists. */
 export type TrainDevice = "cpu" | "webgpu";
 
 /** Every valid {@link TrainDevice}. */
-export const TRAIN_DEVICES: readonly TrainDevice[] = ["cpu", "webgpu"];
+export const TRAIN_DEVICES = ["cpu", "webgpu"] as const satisfies readonly TrainDevice[];
 
 /** How a step turns a batch into scored pairs (from the training config). */
 export interface EngineStepConfig {

@@ -4,3 +4,4 @@ export * from "./hash";
 export * from "./package";
 export * from "./pool";
 export * from "./rng";
+export * from "./schema";
