@@ -22,7 +22,7 @@ import {
 import { DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "./config";
 import { createTrainingEngine } from "./create-engine";
 import type { TrainingEngine } from "./engine";
-import { assertUsableSource, Trainer, type TrainerCallback } from "./trainer";
+import { assertUsableSource, type FitResult, Trainer, type TrainerCallback } from "./trainer";
 
 export { type AvcPairing, DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "./config";
 export type { EvalResult, MetricsRow } from "./callbacks";
@@ -147,6 +147,54 @@ function standardCallbacks(
   return { callbacks, metrics, checkpointer };
 }
 
+/** trainAvc's log when the caller gives none: stderr, silent without progress or with L3KIT_QUIET=1. */
+function defaultLog(opts: TrainAvcOptions): (line: string) => void {
+  return (line) => {
+    if (opts.progress !== false && process.env.L3KIT_QUIET !== "1") process.stderr.write(`${line}\n`);
+  };
+}
+
+/** `resumeFrom`: sets aside the checkpoints of `ckptDir` after the given one (which must be one of them). */
+async function rollBackForResume(opts: TrainAvcOptions, ckptDir: string, log: (line: string) => void): Promise<void> {
+  if (!opts.resume) throw new ConfigError("is given without resume", { subject: "resumeFrom" });
+  const from = path.resolve(opts.resumeFrom as string);
+  if (path.dirname(from) !== ckptDir)
+    throw new ConfigError(`${from} is not a checkpoint of this run (its checkpoints are in ${ckptDir})`, { subject: "resumeFrom" });
+  const step = await rollBackToCheckpoint(from);
+  log(`resume: continuing from ${from} (step ${step}); later checkpoints were set aside`);
+}
+
+/** trainAvc's result: the trainer's fit, the last metrics row, the checkpoints kept and the engine. */
+async function trainResult(
+  out: string,
+  fit: FitResult,
+  metrics: MetricsLogger,
+  checkpointer: Checkpointer,
+  engine: TrainingEngine,
+): Promise<TrainAvcResult> {
+  const last = metrics.last;
+  return {
+    out,
+    steps: fit.steps,
+    epochs: fit.epochs,
+    stoppedBy: fit.stoppedBy,
+    final: {
+      loss: last?.loss ?? Number.NaN,
+      trainAccuracy: last?.trainAccuracy ?? Number.NaN,
+      valAccuracy: last?.valAccuracy ?? null,
+      valLoss: last?.valLoss ?? null,
+    },
+    best: fit.best,
+    samplesPerSec: fit.samplesPerSec,
+    elapsedSec: Math.round(fit.elapsedSec * 10) / 10,
+    checkpoints: await checkpointer.existing(),
+    bestCheckpoint: checkpointer.bestDir,
+    skipped: fit.skipped,
+    resumedFrom: fit.resumedFrom,
+    engine: { name: engine.name, reason: engine.reason },
+  };
+}
+
 /**
  * Trains an L³-Net on Audio-Visual Correspondence. Resumable: with `resume`, continues from the
  * latest checkpoint in `out` and ends with the same weights and metrics as an uninterrupted run of
@@ -164,19 +212,8 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
   // Debris of killed runs (`.step-….<pid>….tmp` folders, `.best.…tmp`, `.latest.json.…tmp`) is cleared.
   await removeStaleTempFiles(out);
   await removeStaleTempFiles(ckptDir);
-  const log =
-    opts.log ??
-    ((line: string) => {
-      if (opts.progress !== false && process.env.L3KIT_QUIET !== "1") process.stderr.write(`${line}\n`);
-    });
-  if (opts.resumeFrom !== undefined) {
-    if (!opts.resume) throw new ConfigError("is given without resume", { subject: "resumeFrom" });
-    const from = path.resolve(opts.resumeFrom);
-    if (path.dirname(from) !== ckptDir)
-      throw new ConfigError(`${from} is not a checkpoint of this run (its checkpoints are in ${ckptDir})`, { subject: "resumeFrom" });
-    const step = await rollBackToCheckpoint(from);
-    log(`resume: continuing from ${from} (step ${step}); later checkpoints were set aside`);
-  }
+  const log = opts.log ?? defaultLog(opts);
+  if (opts.resumeFrom !== undefined) await rollBackForResume(opts, ckptDir, log);
   const { microBatches, pairing, negatives, weightDecay } = cfg;
   const engine =
     opts.engine ??
@@ -193,28 +230,7 @@ export async function trainAvc(opts: TrainAvcOptions): Promise<TrainAvcResult> {
           : `resume: resumed from step ${trainer.resumedFrom} of ${cfg.steps} (${from})`,
       );
     }
-    const fit = await trainer.fit();
-    const last = metrics.last;
-    const result: TrainAvcResult = {
-      out,
-      steps: fit.steps,
-      epochs: fit.epochs,
-      stoppedBy: fit.stoppedBy,
-      final: {
-        loss: last?.loss ?? Number.NaN,
-        trainAccuracy: last?.trainAccuracy ?? Number.NaN,
-        valAccuracy: last?.valAccuracy ?? null,
-        valLoss: last?.valLoss ?? null,
-      },
-      best: fit.best,
-      samplesPerSec: fit.samplesPerSec,
-      elapsedSec: Math.round(fit.elapsedSec * 10) / 10,
-      checkpoints: await checkpointer.existing(),
-      bestCheckpoint: checkpointer.bestDir,
-      skipped: fit.skipped,
-      resumedFrom: fit.resumedFrom,
-      engine: { name: engine.name, reason: engine.reason },
-    };
+    const result = await trainResult(out, await trainer.fit(), metrics, checkpointer, engine);
     await writeFileAtomic(path.join(out, "summary.json"), `${JSON.stringify({ ...result, config: cfg }, null, 2)}\n`);
     return result;
   } finally {
