@@ -41,6 +41,23 @@ describe("Dataset", () => {
     assert.deepEqual(await Dataset.range(0, 100).skip(3).take(2).toArray(), [3, 4]);
   });
 
+  test("size: known through map, batch, take, skip and prefetch; unknown after filter", () => {
+    assert.equal(Dataset.range(0, 10).size, 10);
+    assert.equal(Dataset.from([1, 2, 3]).map((x) => x + 1).size, 3);
+    assert.equal(Dataset.range(0, 10).batch(3).size, 4);
+    assert.equal(Dataset.range(0, 10).batch(3, { dropRemainder: true }).size, 3);
+    assert.equal(Dataset.range(0, 10).skip(3).take(4).prefetch(2).size, 4);
+    assert.equal(Dataset.range(0, 10).take(40).size, 10);
+    assert.equal(Dataset.range(0, 10).mapAsync(async (x) => x, 2).size, 10);
+    assert.equal(Dataset.range(0, 10).filter((x) => x > 2).size, null);
+    assert.equal(
+      Dataset.generate(function* () {
+        yield 1;
+      }).size,
+      null,
+    );
+  });
+
   test("mapAsync keeps order and bounds concurrency", async () => {
     let running = 0;
     let peak = 0;
@@ -188,6 +205,24 @@ describe("avcBatches", () => {
     assert.deepEqual(batches.at(-1)!.samplerState!.position, 16);
   });
 
+  test("like a tf.data dataset: iterating twice gives the same stream, and the sampler is only read", async () => {
+    const sampler = createPairSampler(cache.clips, { seed: 3, pairsPerEpoch: 12 });
+    sampler.take(5); // a sampler part-way through an epoch: the pipeline starts where it stands
+    const before = sampler.state();
+    const ds = avcBatches({ source: cache, sampler, transform: transforms, batchSize: 4, maxBatches: 6, prefetch: 2 });
+    assert.deepEqual(sampler.state(), before, "building the pipeline leaves the sampler as it was");
+    const first = await ds.toArray();
+    const second = await ds.toArray();
+    assert.deepEqual(sampler.state(), before, "iterating the pipeline leaves the sampler as it was");
+    assert.equal(ds.size, 6);
+    assert.equal(first.length, 6);
+    assert.deepEqual(second, first);
+    assert.deepEqual(first[0]!.pairs[0], sampler.pairAt(0, 5));
+    // The default length is the rest of the sampler's epoch, read when the pipeline is made.
+    assert.equal(avcBatches({ source: cache, sampler, transform: transforms, batchSize: 7 }).size, 1);
+    assert.equal(avcBatches({ source: cache, sampler, transform: transforms, batchSize: 4, maxBatches: Infinity }).size, Infinity);
+  });
+
   test("resuming from a batch's samplerState gives the same next batches", async () => {
     const mk = (s: AvcPairSampler) =>
       avcBatches({ source: cache, sampler: s, transform: transforms, batchSize: 4, maxBatches: 5, prefetch: 3 });
@@ -229,6 +264,7 @@ describe("avcBatches", () => {
         loads++;
         return base.loadPair(p);
       },
+      subset: (split) => base.subset(split),
     };
     const sampler = createPairSampler(vrows, { seed: 4, pairsPerEpoch: 20 });
     const skipped: SkippedClip[] = [];
@@ -258,7 +294,11 @@ describe("avcBatches", () => {
     assert.equal(skipped[0]!.id, "broken");
     assert.equal(skipped[0]!.rowIndex, 2);
     assert.ok(["corrupt", "truncated"].includes(skipped[0]!.reason), skipped[0]!.reason);
-    assert.ok(sampler.isExcluded(2));
+    // The pipeline excludes the clip from its own draws and says so in the batches' sampler state;
+    // the sampler it reads from is left as it was.
+    assert.deepEqual(batches.at(-1)!.samplerState!.excluded, [2]);
+    assert.ok(!sampler.isExcluded(2));
+    assert.deepEqual(sampler.state().position, 0);
     const all = batches.flatMap((b) => b.pairs);
     assert.ok(all.every((p) => p.frame.rowIndex !== 2 && p.audio.rowIndex !== 2));
     assert.equal(all.filter((p) => p.label === 1).length, 10, "replacements keep the epoch balanced");
@@ -267,5 +307,55 @@ describe("avcBatches", () => {
       Array.from({ length: 20 }, (_, i) => i),
     );
     for (const b of batches) checkContent(b, vrows);
+  });
+});
+
+describe("PairSource.subset", () => {
+  const splitOf = (i: number) => (i % 2 === 0 ? "train" : "val");
+
+  test("a cache's split: its clips, loading through the cache; every clip in it gives the cache itself", async () => {
+    const mixed = path.join(tmp.dir, "cache-mixed");
+    await buildSampleCache({
+      manifest: rows.map((r, i) => ({ ...r, split: splitOf(i) })),
+      out: mixed,
+      perClip: 4,
+      frameSize: size,
+      sampleRate: SR,
+      seed: 1,
+      clipsPerShard: 2,
+    });
+    const c = openSampleCache(mixed);
+    try {
+      const val = c.subset("val");
+      assert.deepEqual(
+        val.clips.map((x) => x.id),
+        ["v1", "v3"],
+      );
+      assert.equal(val.subset("val").clips.length, 2);
+      assert.equal(val.subset("train").clips.length, 0);
+      assert.equal(cache.subset("train"), cache);
+      assert.equal(cache.subset("test").clips.length, 0);
+      const sampler = createPairSampler(val.clips, { seed: 2, pairsPerEpoch: 8 });
+      const [b] = await avcBatches({ source: val, sampler, transform: transforms, batchSize: 8 }).toArray();
+      checkContent(b!, val.clips);
+    } finally {
+      c.close();
+    }
+  });
+
+  test("video files' split: pairs drawn over the subset's clips load those clips", async () => {
+    const all = videoPairSource(
+      rows.map((r, i) => ({ ...r, split: splitOf(i) })),
+      { frameSize: size, sampleRate: SR },
+    );
+    const val = all.subset("val");
+    assert.deepEqual(
+      val.clips.map((x) => x.id),
+      ["v1", "v3"],
+    );
+    assert.equal(videoPairSource(rows, { frameSize: size, sampleRate: SR }).subset("train").clips.length, rows.length);
+    const sampler = createPairSampler(val.clips, { seed: 2, pairsPerEpoch: 4 });
+    const [b] = await avcBatches({ source: val, sampler, transform: transforms, batchSize: 4 }).toArray();
+    checkContent(b!, val.clips);
   });
 });

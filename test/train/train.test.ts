@@ -143,6 +143,9 @@ test("bad configs fail before training starts, naming the key", async () => {
     loadPair: (): never => {
       throw new Error("not reached");
     },
+    subset: (): never => {
+      throw new Error("not reached");
+    },
   };
   await assert.rejects(trainAvc({ model, train: noAudio, out: path.join(tmp.dir, "bad"), progress: false }), /at least 2 clips with audio/);
   model.dispose();

@@ -1,7 +1,7 @@
 import { type RgbFrame, readAudio, readFrames, readSamples } from "../media";
 import { ConfigError, errorMessage, L3kitError, Rng } from "../util";
 import { Dataset } from "./dataset";
-import type { AvcClip, AvcPair, AvcPairSampler, AvcSamplerState } from "./sampler";
+import type { AvcClip, AvcPair, AvcPairSampler, AvcSamplerState, ClipExclusions } from "./sampler";
 import type { ManifestRow } from "./types";
 
 /** A decoded pair: the frame and the audio window (float32, mono). */
@@ -12,11 +12,14 @@ export interface LoadedPair {
 
 /**
  * Where pairs come from: a {@link SampleCache} (pre-decoded) or {@link videoPairSource} (straight from
- * the video files). `clips` is what the sampler draws from; `loadPair` decodes one drawn pair.
+ * the video files). `clips` is what the sampler draws from; `loadPair` decodes one drawn pair;
+ * `subset` is the source of one split's clips (each source knows how its pairs address clips).
  */
 export interface PairSource {
   readonly clips: readonly AvcClip[];
   loadPair(pair: AvcPair): LoadedPair | Promise<LoadedPair>;
+  /** The clips whose `split` is `split`, as a pair source (pairs drawn over its own `clips`). */
+  subset(split: string): PairSource;
 }
 
 /** A clip failed to decode while loading a pair; `rowIndex` is the clip (index into the source's clips). */
@@ -58,8 +61,12 @@ export function videoPairSource(rows: readonly ManifestRow[], opts: VideoPairSou
     if (!r) throw new RangeError(`pair refers to row ${i}, but the source has ${rows.length} rows`);
     return r;
   };
-  return {
+  const source: PairSource = {
     clips: rows,
+    subset(split: string): PairSource {
+      const mine = rows.filter((r) => r.split === split);
+      return mine.length === rows.length ? source : videoPairSource(mine, opts);
+    },
     async loadPair(pair: AvcPair): Promise<LoadedPair> {
       const fr = rowOf(pair.frame.rowIndex);
       if (pair.frame.rowIndex === pair.audio.rowIndex && pair.frame.t === pair.audio.t) {
@@ -78,6 +85,7 @@ export function videoPairSource(rows: readonly ManifestRow[], opts: VideoPairSou
       return { frame: frames[0] as RgbFrame, audio: clip.samples };
     },
   };
+  return source;
 }
 
 /** A transform's output: a flat array, optionally with its shape (used for the batch shape). */
@@ -100,7 +108,11 @@ export interface SkippedClip {
 
 export interface AvcBatchOptions {
   source: PairSource;
-  /** Draws the pairs (it advances as batches are produced). Give `pairs` instead for a fixed list. */
+  /**
+   * Draws the pairs, from its state when the pipeline is made (epoch, position, excluded clips) on;
+   * the pipeline only reads it, so every iteration gives the same batches and the sampler never
+   * moves. Give `pairs` instead for a fixed list.
+   */
   sampler?: AvcPairSampler;
   /** A fixed list of pairs (e.g. from `fixedPairs`), used once, in order. */
   pairs?: readonly AvcPair[];
@@ -110,13 +122,13 @@ export interface AvcBatchOptions {
   prefetch?: number;
   /** Pairs decoded at once (default 4). */
   concurrency?: number;
-  /** Stop after this many batches (default: the rest of the sampler's current epoch). */
+  /** Stop after this many batches (default: the rest of the sampler's current epoch; `Infinity`: epoch after epoch, endless). */
   maxBatches?: number;
   /** Leave out a last, smaller batch (default false). */
   dropRemainder?: boolean;
   /** Seed of the augmentation draws (default: the sampler's seed); each pair's draws depend only on it, the epoch and the position. */
   seed?: number | string;
-  /** Called once per clip that fails to decode; the clip is excluded and the pair redrawn. */
+  /** Called once per clip that fails to decode (per iteration); the clip is excluded from this iteration's draws and the pair redrawn. */
   onSkip?: (clip: SkippedClip) => void;
   /** Shapes of one transformed frame / audio input, when the transforms return bare arrays (checked against their length). */
   frameShape?: readonly number[];
@@ -149,11 +161,14 @@ interface Prepared {
 /**
  * Batches of AVC pairs with background prefetch: pairs are drawn from the sampler, decoded from the
  * source (up to `concurrency` at once) and transformed, while earlier batches are being consumed.
- * A clip that fails to decode is reported once through `onSkip`, excluded from the sampler, and the
- * pair is redrawn at the same position (same label), so the epoch stays balanced.
+ * A clip that fails to decode is reported once through `onSkip`, excluded from the rest of the
+ * iteration's draws (never from the sampler itself), and the pair is redrawn at the same position
+ * (same label), so the epoch stays balanced. Each batch's `samplerState` carries the exclusions.
+ * Like a tf.data dataset, it can be iterated again from the start and knows its `size` (the
+ * planned number of batches: fewer only when a pair still fails after 50 redraws).
  */
 export function avcBatches(opts: AvcBatchOptions): Dataset<AvcBatch> {
-  const { source, sampler, transform } = opts;
+  const { source, sampler } = opts;
   if (!sampler && !opts.pairs) throw new ConfigError("give a sampler or a list of pairs", { subject: "avcBatches" });
   if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
     throw new ConfigError(`must be an integer >= 1, got ${opts.batchSize}`, { subject: "batchSize" });
@@ -163,7 +178,72 @@ export function avcBatches(opts: AvcBatchOptions): Dataset<AvcBatch> {
       subject: "sampler",
     });
   }
-  const augSeed = opts.seed ?? sampler?.seed ?? 0;
+  const draws = sampler ? samplerDraws(sampler, opts.maxBatches, opts.batchSize) : fixedDraws(opts.pairs ?? [], opts.maxBatches, opts.batchSize);
+  const n = draws.count;
+  const batches = opts.dropRemainder ? Math.floor(n / opts.batchSize) : Math.ceil(n / opts.batchSize);
+  // Everything an iteration changes (the clips it excluded, the clips it reported) lives in that iteration.
+  return Dataset.from(() => batchPipeline(opts, draws.start()), batches);
+}
+
+/** One iteration's pair stream: the pairs in order, and redraws of a pair that could not be loaded. */
+interface PairDraws {
+  pairs: Iterable<AvcPair>;
+  /** The pair drawn instead of `pair` once its clip `rowIndex` is excluded; null when it cannot be redrawn. */
+  redraw(pair: AvcPair, rowIndex: number): AvcPair | null;
+  /** The sampler state right after `last` (sampler draws only). */
+  stateAfter(last: AvcPair): AvcSamplerState | undefined;
+}
+
+/** How many pairs a pipeline draws, and a fresh stream of them for each iteration. */
+interface DrawPlan {
+  count: number;
+  start(): PairDraws;
+}
+
+function fixedDraws(list: readonly AvcPair[], maxBatches: number | undefined, batchSize: number): DrawPlan {
+  const n = maxBatches === undefined ? list.length : Math.min(list.length, maxBatches * batchSize);
+  return {
+    count: n,
+    start: () => ({ pairs: list.slice(0, n), redraw: () => null, stateAfter: () => undefined }),
+  };
+}
+
+/** Pairs from a sampler's state at this moment on, drawn with the pure `pairAt` and the iteration's own exclusions. */
+function samplerDraws(s: AvcPairSampler, maxBatches: number | undefined, batchSize: number): DrawPlan {
+  const from = s.state();
+  const count = maxBatches === undefined ? s.remainingInEpoch() || s.pairsPerEpoch : maxBatches * batchSize;
+  return {
+    count,
+    start(): PairDraws {
+      const excluded: ClipExclusions = s.exclusions(from.excluded);
+      return {
+        pairs: (function* () {
+          let epoch = from.epoch;
+          let position = from.position;
+          for (let i = 0; i < count; i++) {
+            if (position >= s.pairsPerEpoch) {
+              epoch++;
+              position = 0;
+            }
+            yield s.pairAt(epoch, position++, excluded);
+          }
+        })(),
+        redraw(pair, rowIndex) {
+          if (pair.epoch < 0) return null;
+          excluded.add(rowIndex);
+          return s.pairAt(pair.epoch, pair.index, excluded);
+        },
+        stateAfter: (last) =>
+          last.epoch >= 0 ? { ...from, epoch: last.epoch, position: last.index + 1, excluded: excluded.list() } : undefined,
+      };
+    },
+  };
+}
+
+/** The pipeline of one iteration: draw → load and transform (concurrently) → batch → prefetch. */
+function batchPipeline(opts: AvcBatchOptions, draws: PairDraws): Dataset<AvcBatch> {
+  const { source, transform } = opts;
+  const augSeed = opts.seed ?? opts.sampler?.seed ?? 0;
   const reported = new Set<number>();
 
   const report = (err: ClipLoadError) => {
@@ -173,17 +253,15 @@ export function avcBatches(opts: AvcBatchOptions): Dataset<AvcBatch> {
   };
 
   const prepare = async (first: AvcPair): Promise<Prepared | null> => {
-    let pair = first;
-    for (let attempt = 0; ; attempt++) {
+    let pair: AvcPair | null = first;
+    for (let attempt = 0; pair; attempt++) {
       let loaded: LoadedPair;
       try {
         loaded = await source.loadPair(pair);
       } catch (err) {
         if (!(err instanceof ClipLoadError)) throw err;
         report(err);
-        if (!sampler || pair.epoch < 0 || attempt >= 50) return null;
-        sampler.exclude(err.rowIndex);
-        pair = sampler.pairAt(pair.epoch, pair.index);
+        pair = attempt >= 50 ? null : draws.redraw(pair, err.rowIndex);
         continue;
       }
       const rng = new Rng(`${augSeed}|avc-aug|${pair.epoch}|${pair.index}`);
@@ -191,26 +269,14 @@ export function avcBatches(opts: AvcBatchOptions): Dataset<AvcBatch> {
       const a = unpack(transform.audio(loaded.audio, rng.fork("audio")), opts.audioShape, "audio");
       return { pair, frame: f.data, audio: a.data, frameShape: f.shape, audioShape: a.shape };
     }
+    return null;
   };
 
-  const pairStream = (): Iterable<AvcPair> => {
-    if (opts.pairs) {
-      const list = opts.pairs;
-      const n = opts.maxBatches === undefined ? list.length : Math.min(list.length, opts.maxBatches * opts.batchSize);
-      return list.slice(0, n);
-    }
-    const s = sampler as AvcPairSampler;
-    return (function* () {
-      const total = opts.maxBatches === undefined ? s.remainingInEpoch() || s.pairsPerEpoch : opts.maxBatches * opts.batchSize;
-      for (let i = 0; i < total; i++) yield s.next();
-    })();
-  };
-
-  return Dataset.from(pairStream)
+  return Dataset.from(draws.pairs)
     .mapAsync(prepare, opts.concurrency ?? 4)
     .filter((x): boolean => x !== null)
     .batch(opts.batchSize, { dropRemainder: opts.dropRemainder })
-    .map((items) => assemble(items as Prepared[], sampler))
+    .map((items) => assemble(items as Prepared[], draws))
     .prefetch(opts.prefetch ?? 2);
 }
 
@@ -230,7 +296,7 @@ function unpack(
   return { data, shape: s };
 }
 
-function assemble(items: Prepared[], sampler: AvcPairSampler | undefined): AvcBatch {
+function assemble(items: Prepared[], draws: PairDraws): AvcBatch {
   const first = items[0] as Prepared;
   const fLen = first.frame.length;
   const aLen = first.audio.length;
@@ -259,7 +325,7 @@ function assemble(items: Prepared[], sampler: AvcPairSampler | undefined): AvcBa
     frameShape: [B, ...first.frameShape],
     audioShape: [B, ...first.audioShape],
   };
-  const last = pairs[B - 1] as AvcPair;
-  if (sampler && last.epoch >= 0) batch.samplerState = { ...sampler.state(), epoch: last.epoch, position: last.index + 1 };
+  const samplerState = draws.stateAfter(pairs[B - 1] as AvcPair);
+  if (samplerState) batch.samplerState = samplerState;
   return batch;
 }

@@ -26,6 +26,7 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from "../util";
+import type { LoadedPair, PairSource } from "./batches";
 import { manifestHash } from "./manifest";
 import type { AvcClip, AvcPair } from "./sampler";
 import { type ShardSpec, shardOfId } from "./shard";
@@ -655,11 +656,18 @@ export interface OpenSampleCacheOptions {
   maxOpenFiles?: number;
 }
 
+/** The clips of `clips` in `split`, loading through `cache` (pairs address its samples globally). */
+function cacheSubset(cache: SampleCache, clips: readonly CacheClip[], split: string): PairSource {
+  const mine = clips.filter((c) => c.split === split);
+  if (mine.length === clips.length && clips === cache.clips) return cache;
+  return { clips: mine, loadPair: (pair) => cache.loadPair(pair), subset: (s) => cacheSubset(cache, mine, s) };
+}
+
 /**
  * Random access to a built cache: each read is one positioned read (`pread`) of exactly the bytes
  * needed, through an LRU of open shard files, so any sample of a cache of any size costs the same.
  */
-export class SampleCache {
+export class SampleCache implements PairSource {
   readonly index: SampleCacheIndex;
   readonly clips: CacheClip[] = [];
   readonly numSamples: number;
@@ -785,7 +793,7 @@ export class SampleCache {
   }
 
   /** Loads a pair drawn from `clips` (pairs carry `sample` indices). */
-  loadPair(pair: AvcPair): { frame: RgbFrame; audio: Float32Array } {
+  loadPair(pair: AvcPair): LoadedPair {
     const fs = pair.frame.sample;
     const as = pair.audio.sample;
     if (fs === undefined || as === undefined) {
@@ -799,6 +807,14 @@ export class SampleCache {
       return { frame: s.frame, audio: s.audio };
     }
     return { frame: this.getFrame(fs), audio: this.getAudio(as) };
+  }
+
+  /**
+   * The clips of one split as a pair source (this cache itself when every clip is in it). Cache
+   * pairs address samples, not clip positions, so the subset loads through this cache unchanged.
+   */
+  subset(split: string): PairSource {
+    return cacheSubset(this, this.clips, split);
   }
 
   /** Closes the open shard files. */

@@ -3,13 +3,25 @@ import { ConfigError } from "../util";
 /**
  * A small lazy dataset in the spirit of tf.data: a recipe for an async stream, transformed by
  * chaining (`map`, `filter`, `batch`, `prefetch`, `take`, ...) and read with `for await`. Each
- * iteration starts the stream afresh from its source factory. Nothing runs until it is iterated.
+ * iteration starts the stream afresh from its source factory, so iterating twice gives the same
+ * stream (for a deterministic source), and no transformation changes what it reads from. Nothing
+ * runs until it is iterated.
  */
 export class Dataset<T> implements AsyncIterable<T> {
-  private constructor(private readonly source: () => AsyncIterator<T>) {}
+  /**
+   * @param size The number of elements, as tfjs-data's `size`: a count when it is known without
+   * iterating, `Infinity` for an endless stream, null when unknown (e.g. after `filter`).
+   */
+  private constructor(
+    private readonly source: () => AsyncIterator<T>,
+    readonly size: number | null = null,
+  ) {}
 
-  /** A dataset over an array, an iterable, an async iterable, or a function returning one of them. */
-  static from<T>(src: Iterable<T> | AsyncIterable<T> | (() => Iterable<T> | AsyncIterable<T>)): Dataset<T> {
+  /**
+   * A dataset over an array, an iterable, an async iterable, or a function returning one of them.
+   * Its `size` is an array's length, else `size` when given, else unknown.
+   */
+  static from<T>(src: Iterable<T> | AsyncIterable<T> | (() => Iterable<T> | AsyncIterable<T>), size: number | null = null): Dataset<T> {
     return new Dataset<T>(() => {
       const it = typeof src === "function" ? src() : src;
       if (Symbol.asyncIterator in it) return (it as AsyncIterable<T>)[Symbol.asyncIterator]();
@@ -21,19 +33,19 @@ export class Dataset<T> implements AsyncIterable<T> {
           return { done: true, value: undefined };
         },
       } as AsyncIterator<T>;
-    });
+    }, Array.isArray(src) ? src.length : size);
   }
 
-  /** A dataset from an async generator function (called again for each iteration). */
-  static generate<T>(fn: () => AsyncGenerator<T> | Generator<T>): Dataset<T> {
-    return Dataset.from(fn as () => AsyncIterable<T> | Iterable<T>);
+  /** A dataset from an async generator function (called again for each iteration), of `size` elements when known. */
+  static generate<T>(fn: () => AsyncGenerator<T> | Generator<T>, size: number | null = null): Dataset<T> {
+    return Dataset.from(fn as () => AsyncIterable<T> | Iterable<T>, size);
   }
 
   /** Integers [start, end). */
   static range(start: number, end: number): Dataset<number> {
     return Dataset.generate(function* () {
       for (let i = start; i < end; i++) yield i;
-    });
+    }, Math.max(0, end - start));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -46,7 +58,7 @@ export class Dataset<T> implements AsyncIterable<T> {
     return Dataset.generate(async function* () {
       let i = 0;
       for await (const x of self) yield await fn(x, i++);
-    });
+    }, this.size);
   }
 
   /**
@@ -78,7 +90,7 @@ export class Dataset<T> implements AsyncIterable<T> {
       } finally {
         await it.return?.();
       }
-    });
+    }, this.size);
   }
 
   /** Keeps the elements for which `pred` is true. */
@@ -103,7 +115,7 @@ export class Dataset<T> implements AsyncIterable<T> {
         }
       }
       if (buf.length > 0 && !opts.dropRemainder) yield buf;
-    });
+    }, this.size === null ? null : opts.dropRemainder ? Math.floor(this.size / size) : Math.ceil(this.size / size));
   }
 
   /** The first `n` elements. */
@@ -116,7 +128,7 @@ export class Dataset<T> implements AsyncIterable<T> {
         yield x;
         if (++i >= n) return;
       }
-    });
+    }, this.size === null ? null : Math.max(0, Math.min(n, this.size)));
   }
 
   /** All but the first `n` elements. */
@@ -125,7 +137,7 @@ export class Dataset<T> implements AsyncIterable<T> {
     return Dataset.generate(async function* () {
       let i = 0;
       for await (const x of self) if (i++ >= n) yield x;
-    });
+    }, this.size === null ? null : Math.max(0, this.size - n));
   }
 
   /**
@@ -172,7 +184,7 @@ export class Dataset<T> implements AsyncIterable<T> {
           return { done: true, value: undefined } as IteratorResult<T>;
         },
       };
-    });
+    }, this.size);
   }
 
   /** Calls `fn` on each element. */

@@ -95,8 +95,7 @@ export class AvcPairSampler {
   private _epoch = 0;
   private _position = 0;
   private readonly eligible: number[];
-  private active: number[];
-  private readonly excluded = new Set<number>();
+  private excluded: ClipExclusions;
   private plan: EpochPlan | null = null;
 
   constructor(
@@ -118,7 +117,7 @@ export class AvcPairSampler {
         reason: "too-few-clips",
       });
     }
-    this.active = [...this.eligible];
+    this.excluded = new ClipExclusions(clips, this.eligible);
     const n = this.eligible.length;
     this.pairsPerEpoch = opts.pairsPerEpoch ?? n + (n % 2);
     if (!(Number.isInteger(this.pairsPerEpoch) && this.pairsPerEpoch >= 2 && this.pairsPerEpoch % 2 === 0)) {
@@ -153,7 +152,15 @@ export class AvcPairSampler {
 
   /** Indices of the clips that can still be drawn. */
   get usableClips(): readonly number[] {
-    return this.active;
+    return this.excluded.active;
+  }
+
+  /**
+   * A fresh, separate copy of the exclusions in `excluded` (default: this sampler's), for a reader
+   * such as {@link avcBatches} that leaves out clips on its own without changing the sampler.
+   */
+  exclusions(excluded: Iterable<number> = this.excluded.list()): ClipExclusions {
+    return new ClipExclusions(this.clips, this.eligible, excluded);
   }
 
   /** The next pair; rolls over to the next epoch (with a new shuffle) at the end of one. */
@@ -185,17 +192,17 @@ export class AvcPairSampler {
   }
 
   /**
-   * The pair at (epoch, index), a pure function of the seed and the excluded clips. A frame clip that
-   * was excluded is replaced by another usable clip drawn for this position; the label is kept, so
-   * epochs stay balanced.
+   * The pair at (epoch, index), a pure function of the seed and the excluded clips (this sampler's,
+   * or `excluded` from {@link exclusions}). A frame clip that was excluded is replaced by another
+   * usable clip drawn for this position; the label is kept, so epochs stay balanced.
    */
-  pairAt(epoch: number, index: number): AvcPair {
+  pairAt(epoch: number, index: number, excluded: ClipExclusions = this.excluded): AvcPair {
     if (!(Number.isInteger(index) && index >= 0 && index < this.pairsPerEpoch)) {
       throw new RangeError(`pair index ${index} outside [0, ${this.pairsPerEpoch})`);
     }
     const plan = this.planFor(epoch);
     const rng = new Rng(`${this.seed}|avc-pair|${epoch}|${index}`);
-    return this.makePair(plan.frameClip[index] as number, plan.labels[index] as 0 | 1, rng, epoch, index);
+    return this.makePair(plan.frameClip[index] as number, plan.labels[index] as 0 | 1, rng, epoch, index, excluded);
   }
 
   /**
@@ -208,22 +215,14 @@ export class AvcPairSampler {
     const { frameClip, labels } = makePlan(this.eligible, n, rng);
     const out: AvcPair[] = [];
     for (let i = 0; i < n; i++) {
-      out.push(this.makePair(frameClip[i] as number, labels[i] as 0 | 1, new Rng(`${seed}|avc-fixed|${i}`), -1, i));
+      out.push(this.makePair(frameClip[i] as number, labels[i] as 0 | 1, new Rng(`${seed}|avc-fixed|${i}`), -1, i, this.excluded));
     }
     return out;
   }
 
   /** Stops drawing a clip (e.g. it failed to decode). Throws when fewer than 2 usable clips would remain. */
   exclude(rowIndex: number): void {
-    if (this.excluded.has(rowIndex) || !this.eligible.includes(rowIndex)) return;
-    if (this.active.length <= 2) {
-      throw new L3kitError(`cannot exclude clip ${rowIndex} ('${this.clips[rowIndex]?.id}'): fewer than 2 usable clips would remain`, {
-        subject: "sampler",
-        reason: "too-few-clips",
-      });
-    }
     this.excluded.add(rowIndex);
-    this.active = this.active.filter((i) => i !== rowIndex);
   }
 
   /** Whether a clip was excluded. */
@@ -243,7 +242,7 @@ export class AvcPairSampler {
       windowSec: this.windowSec,
       ...(this.positivesOnly ? { positivesOnly: true } : {}),
       clipsHash: this.clipsHash,
-      excluded: [...this.excluded].sort((a, b) => a - b),
+      excluded: this.excluded.list(),
     };
   }
 
@@ -273,9 +272,7 @@ export class AvcPairSampler {
     }
     this._epoch = state.epoch;
     this._position = state.position;
-    this.excluded.clear();
-    this.active = [...this.eligible];
-    for (const i of state.excluded) this.exclude(i);
+    this.excluded = this.exclusions(state.excluded);
   }
 
   private planFor(epoch: number): EpochPlan {
@@ -287,13 +284,14 @@ export class AvcPairSampler {
     return this.plan;
   }
 
-  private makePair(frameClip: number, label: 0 | 1, rng: Rng, epoch: number, index: number): AvcPair {
+  private makePair(frameClip: number, label: 0 | 1, rng: Rng, epoch: number, index: number, excluded: ClipExclusions): AvcPair {
+    const active = excluded.active;
     let fc = frameClip;
-    if (this.excluded.has(fc)) fc = rng.pick(this.active);
+    if (excluded.has(fc)) fc = rng.pick(active);
     const frame = this.side(fc, rng);
     if (label === 1) return { frame, audio: { ...frame }, label, epoch, index };
-    let ac = rng.pick(this.active);
-    while (ac === fc) ac = rng.pick(this.active);
+    let ac = rng.pick(active);
+    while (ac === fc) ac = rng.pick(active);
     return { frame, audio: this.side(ac, rng), label, epoch, index };
   }
 
@@ -306,6 +304,52 @@ export class AvcPairSampler {
       return s;
     }
     return { rowIndex, id: clip.id, t: drawCentredTime(clip.durationSec, this.windowSec, rng) };
+  }
+}
+
+/**
+ * The clips a sampler no longer draws (e.g. they failed to decode) and those it still draws, in
+ * clip order. Made by {@link AvcPairSampler.exclusions}; each holder changes only its own copy.
+ */
+export class ClipExclusions {
+  private readonly excluded = new Set<number>();
+  private usable: number[];
+
+  constructor(
+    private readonly clips: readonly AvcClip[],
+    private readonly eligible: readonly number[],
+    excluded: Iterable<number> = [],
+  ) {
+    this.usable = [...eligible];
+    for (const i of excluded) this.add(i);
+  }
+
+  /** Clips that can still be drawn (indices into the clips), in clip order. */
+  get active(): readonly number[] {
+    return this.usable;
+  }
+
+  /** Whether a clip is excluded. */
+  has(rowIndex: number): boolean {
+    return this.excluded.has(rowIndex);
+  }
+
+  /** The excluded clips, sorted. */
+  list(): number[] {
+    return [...this.excluded].sort((a, b) => a - b);
+  }
+
+  /** Stops drawing a clip. Throws when fewer than 2 usable clips would remain. */
+  add(rowIndex: number): void {
+    if (this.excluded.has(rowIndex) || !this.eligible.includes(rowIndex)) return;
+    if (this.usable.length <= 2) {
+      throw new L3kitError(`cannot exclude clip ${rowIndex} ('${this.clips[rowIndex]?.id}'): fewer than 2 usable clips would remain`, {
+        subject: "sampler",
+        reason: "too-few-clips",
+      });
+    }
+    this.excluded.add(rowIndex);
+    this.usable = this.usable.filter((i) => i !== rowIndex);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
-import type { AvcPair, AvcTransforms, PairSource, SkippedClip } from "../data";
+import type { AvcTransforms, PairSource, SkippedClip } from "../data";
 import type { L3Net } from "../models";
 import { ConfigError, removeStaleTempFiles, writeFileAtomic } from "../util";
 import { rollBackToCheckpoint } from "./checkpoint";
@@ -92,25 +92,9 @@ export interface TrainAvcResult {
   engine: { name: TrainingEngine["name"]; reason: string };
 }
 
-/** Restricts a pair source to the clips of one split (cache clips and manifest rows both carry `split`). */
+/** The clips of one split of a pair source: `source.subset(split)` (kept for existing callers). */
 export function splitSource(source: PairSource, split: string): PairSource {
-  const clips = source.clips.filter((c) => (c as { split?: string }).split === split);
-  if (clips.length === source.clips.length) return source;
-  const rows = clips.map((c) => source.clips.indexOf(c));
-  return {
-    clips,
-    // Cache pairs address samples globally; video pairs address rows, which must be mapped back.
-    loadPair: (pair: AvcPair) =>
-      source.loadPair(
-        pair.frame.sample !== undefined
-          ? pair
-          : {
-              ...pair,
-              frame: { ...pair.frame, rowIndex: rows[pair.frame.rowIndex] as number },
-              audio: { ...pair.audio, rowIndex: rows[pair.audio.rowIndex] as number },
-            },
-      ),
-  };
+  return source.subset(split);
 }
 
 /** The standard callbacks of {@link trainAvc}, in call order (the checkpointer runs last). */

@@ -357,29 +357,22 @@ export class Trainer {
       this.skipped.push(c);
       this.opts.onSkip?.(c);
     };
-    let done = false;
-    while (!done && this.step < cfg.steps) {
-      const data = avcBatches({
-        source: this.opts.train,
-        sampler: this.sampler,
-        transform: this.transforms.train,
-        batchSize: cfg.batchSize,
-        prefetch: cfg.prefetch,
-        concurrency: cfg.concurrency,
-        dropRemainder: true,
-        seed: cfg.seed,
-        onSkip,
-      });
-      let got = 0;
+    // One endless pipeline from the sampler's (fresh or resumed) state; the sampler itself never moves.
+    const data = avcBatches({
+      source: this.opts.train,
+      sampler: this.sampler,
+      transform: this.transforms.train,
+      batchSize: cfg.batchSize,
+      prefetch: cfg.prefetch,
+      concurrency: cfg.concurrency,
+      dropRemainder: true,
+      seed: cfg.seed,
+      maxBatches: Number.POSITIVE_INFINITY,
+      onSkip,
+    });
+    if (this.step < cfg.steps) {
       for await (const batch of data) {
-        got++;
-        done = await this.runStep(batch);
-        if (done) break;
-      }
-      if (got === 0 && this.sampler.remainingInEpoch() === 0 && this.sampler.pairsPerEpoch < cfg.batchSize) {
-        throw new ConfigError(`an epoch has ${this.sampler.pairsPerEpoch} pairs, fewer than one batch of ${cfg.batchSize}`, {
-          subject: "train.batchSize",
-        });
+        if (await this.runStep(batch)) break;
       }
     }
     const stop = this.stopRequest;
@@ -420,7 +413,7 @@ export class Trainer {
     this.step++;
     this.trainSec += seconds;
     this.samplesThisRun += batch.size;
-    this.samplerState = batch.samplerState ?? this.sampler.state();
+    this.samplerState = batch.samplerState as AvcSamplerState;
     // Prefetched batches resolve as microtasks: without this, signals (and a notebook's output) wait.
     await yieldToEventLoop();
     const elapsedSec = this.elapsedSec;
