@@ -52,6 +52,8 @@ export {
   KINETICS_SOUNDS_34,
   type SynthProfileName,
 } from "./data";
+/** A dataset in one call: a manifest (or the synthetic benchmark) and its sample cache, made once and reused. */
+export { type DatasetHandle, type OpenDatasetOptions, openDataset } from "./data";
 /** Pair sources for AVC: the pre-decoded sample cache, or video files decoded on the fly. */
 export { buildSampleCache, openSampleCache, type PairSource, type SampleCache, videoPairSource } from "./data";
 
@@ -90,6 +92,8 @@ export {
 // Training
 // ---------------------------------------------------------------------------------------------
 
+/** A trained model in one call: trained once with given data and settings, loaded by every later call. */
+export { type TrainedModel, type TrainedModelOptions, trainedModel } from "./train";
 /** AVC training: a resumable run folder (metrics.jsonl, checkpoints, summary.json). */
 export {
   formatTrainSummary,

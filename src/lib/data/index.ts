@@ -7,6 +7,7 @@ export * from "./cache";
 export * from "./cache-merge";
 export * from "./dataset";
 export * from "./manifest";
+export * from "./prepare";
 export * from "./sampler";
 export * from "./shard";
 export * from "./split";

@@ -9,6 +9,7 @@ export * from "./progress";
 export * from "./schedule";
 export * from "./tfjs-engine";
 export * from "./trainer";
+export * from "./trained";
 export * from "./transforms";
 export * from "./pairing";
 export * from "./onnx-engine";
