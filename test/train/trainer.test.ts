@@ -203,3 +203,37 @@ test("summary.json lists only the checkpoints that still exist after pruning", a
   for (const dir of summary.checkpoints) assert.ok(existsSync(dir), `${dir} listed but missing`);
   model.dispose();
 });
+
+test("the Trainer reads one pipeline: its batches are the sampler's epochs in order, across epoch boundaries", async () => {
+  const { AvcPairSampler } = await import("../../src/lib/data");
+  const { Trainer } = await import("../../src/lib/train");
+  const train = cache.subset("train");
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...CONFIG, steps: 7, batchSize: 4, pairsPerEpoch: 8, valPairs: 0 } as TrainAvcConfig;
+  validateTrainConfig(config);
+  const seen: Array<{ epoch: number; index: number; frame: number | undefined; audio: number | undefined }> = [];
+  const engine = {
+    name: "tfjs" as const,
+    reason: "records the batches",
+    step: async (b: import("../../src/lib/data").AvcBatch) => {
+      for (const p of b.pairs) seen.push({ epoch: p.epoch, index: p.index, frame: p.frame.sample, audio: p.audio.sample });
+      return { loss: 0.5, accuracy: 0.5 };
+    },
+    evaluate: async () => ({ loss: 0, accuracy: 0, n: 0 }),
+    syncModel: async () => {},
+    getOptimizerState: async () => ({}) as never,
+    setOptimizerState: async () => {},
+    dispose: async () => {},
+  };
+  const model = buildL3Net("tiny", { seed: 1 });
+  const trainer = new Trainer({ model, engine, config, train });
+  const r = await trainer.fit();
+  model.dispose();
+  assert.equal(r.steps, 7);
+  assert.equal(r.epochs, 4);
+  const reference = new AvcPairSampler(train.clips, { seed: config.seed, pairsPerEpoch: 8 });
+  assert.deepEqual(
+    seen,
+    reference.take(28).map((p) => ({ epoch: p.epoch, index: p.index, frame: p.frame.sample, audio: p.audio.sample })),
+  );
+  assert.deepEqual(trainer.checkpointState().sampler, { ...reference.state(), epoch: 3, position: 4 });
+});
