@@ -3,7 +3,7 @@
  * Pure functions, Float32Array in, {@link Spectrogram} out; the data layout is [bins][frames]
  * row-major (bins are rows: the image height).
  */
-import { L3kitError } from "../util";
+import { integerProblem, L3kitError } from "../util";
 import { realFft } from "./fft";
 import { melBandCentres, melFilterBank } from "./mel";
 
@@ -50,8 +50,8 @@ export function hannWindow(n: number): Float64Array {
 }
 
 function checkInt(name: string, v: number, min: number): void {
-  if (!Number.isInteger(v) || v < min)
-    throw new L3kitError(`${name} must be an integer >= ${min}, got ${v}`, { subject: "spectrogram", reason: "bad-config" });
+  const problem = integerProblem(v, min);
+  if (problem) throw new L3kitError(`${name} ${problem}`, { subject: "spectrogram", reason: "bad-config" });
 }
 
 /** Padding before/after the signal for a padding mode. */

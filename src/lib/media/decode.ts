@@ -12,7 +12,7 @@
  * startSec + i / sampleRate on the file's timeline, the same timeline as the frame times.
  */
 import * as os from "node:os";
-import { ConfigError } from "../util";
+import { ConfigError, integerMessage, integerProblem } from "../util";
 import { MediaError } from "./errors";
 import { checkInputFile, classifyStderr, runFfmpeg, summarizeErrors } from "./ffmpeg";
 import type { AudioClip, FrameSize, MediaCallOptions, RgbFrame } from "./types";
@@ -78,10 +78,10 @@ function validateTimes(file: string, times: readonly number[]): void {
 }
 
 function validateSize(file: string, size: FrameSize): void {
-  const ok = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 16384;
+  const ok = (v: unknown) => integerProblem(v, 1, 16384) === null;
   if ("shortSide" in size) {
     if (!ok(size.shortSide))
-      throw new ConfigError(`frame shortSide must be an integer in [1, 16384], got ${size.shortSide}`, {
+      throw new ConfigError(`frame shortSide ${integerMessage(size.shortSide, 1, 16384)}`, {
         subject: file,
         reason: "bad-size",
       });

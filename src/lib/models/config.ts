@@ -7,6 +7,7 @@
  * max-pool over the whole remaining map. Conv layers carry no bias: batch norm follows each one, so
  * a bias would be absorbed by BN's β (the paper's parameter counts exclude biases too).
  */
+import { z } from "zod";
 import { ConfigError } from "../util";
 
 /** Names of the fusion heads. */
@@ -28,100 +29,159 @@ export type FusionKind = (typeof FUSION_KINDS)[number];
 export const L3_PRESET_NAMES = ["paper", "lite", "tiny"] as const;
 export type L3PresetName = (typeof L3_PRESET_NAMES)[number];
 
+/** A value as the model config's messages show it. */
+const show = (v: unknown): string => String(JSON.stringify(v));
+
+/** A leaf's error: "missing" when the key is absent, else `f(value)`. */
+const orMissing =
+  (f: (v: unknown) => string) =>
+  (iss: { input: unknown }): string =>
+    iss.input === undefined ? "missing" : f(iss.input);
+
+/** An integer in [min, max]. */
+function int(max: number, min = 1) {
+  const error = orMissing((v) => `expected an integer in [${min}, ${max}], got ${show(v)}`);
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** A positive, finite number. */
+function positive() {
+  const error = orMissing((v) => `expected a positive number, got ${show(v)}`);
+  return z.number({ error }).positive({ error });
+}
+
+/** One of fixed names, e.g. `unknown fusion head "x" (valid: concat, …)`. */
+function oneOf<const T extends readonly [string, ...string[]]>(values: T, what: string) {
+  return z.enum(values, { error: orMissing((v) => `unknown ${what} ${show(v)} (valid: ${values.join(", ")})`) });
+}
+
+/** An object with exactly these keys: another key is `unknown key (valid: …)`, an absent one `missing`. */
+function keys<S extends z.ZodRawShape>(shape: S) {
+  const valid = Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? `unknown key (valid: ${valid})`
+        : orMissing((v) => `expected an object, got ${Array.isArray(v) ? "an array" : show(v)}`)(iss),
+  });
+}
+
 /**
  * The frame front-end: frames are resized so the short side is `resizeTo`, then (centre or random)
  * cropped to `size`×`size`. The model takes frames in [0, 1] and normalises them itself:
  * `symmetric` maps to [−1, 1] (x·2 − 1), `unit` keeps [0, 1].
  */
-export interface VisionFrontEnd {
-  size: number;
-  resizeTo: number;
-  normalize: "symmetric" | "unit";
-}
+const VISION_FRONT_END = keys({
+  size: int(4096),
+  resizeTo: int(8192),
+  normalize: oneOf(["symmetric", "unit"], "frame normalisation"),
+});
+
+const sampleRate = () => int(384000).refine((v) => v >= 1000, { error: (iss) => `expected at least 1000 Hz, got ${show(iss.input)}` });
+const powerOfTwo = (max: number) =>
+  int(max).refine((v) => (v & (v - 1)) === 0, { error: (iss) => `expected a power of two, got ${show(iss.input)}` });
 
 /** A linear-frequency log-magnitude spectrogram (the paper's input: 48 kHz, win 480, hop 240, nFft 512 → 257×199). */
-export interface LinearAudioFrontEnd {
-  kind: "linear";
-  sampleRate: number;
-  durationSec: number;
-  nFft: number;
-  winLength: number;
-  hopLength: number;
+const LINEAR_FRONT_END = keys({
+  kind: z.literal("linear"),
+  sampleRate: sampleRate(),
+  durationSec: positive(),
+  nFft: powerOfTwo(65536),
+  winLength: int(65536),
+  hopLength: int(65536),
   /** `none`: frames from sample 0 (paper); `center`: winLength/2 zeros on each side (librosa center=True). */
-  padding: "none" | "center";
+  padding: oneOf(["none", "center"], "linear spectrogram padding"),
   /** `l3embedding`: ln(max(|X|, 1e-12)) / 5, as marl/l3embedding; `none`: ln(max(|X|, 1e-12)). */
-  normalize: "l3embedding" | "none";
-}
+  normalize: oneOf(["l3embedding", "none"], "spectrogram normalisation"),
+});
 
 /** A log-mel spectrogram in dB (OpenL3 style; the window is `nFft` long). */
-export interface MelAudioFrontEnd {
-  kind: "mel";
-  sampleRate: number;
-  durationSec: number;
-  nFft: number;
-  hopLength: number;
-  nMels: number;
+const MEL_FRONT_END = keys({
+  kind: z.literal("mel"),
+  sampleRate: sampleRate(),
+  durationSec: positive(),
+  nFft: powerOfTwo(65536),
+  hopLength: int(65536),
+  nMels: int(1024),
   /** HTK mel scale (OpenL3's weights) or Slaney. */
-  htk: boolean;
+  htk: z.boolean({ error: orMissing((v) => `expected true or false, got ${show(v)}`) }),
   /**
    * `same`: TensorFlow "same" framing, ⌈N/hop⌉ frames (kapre / OpenL3); `center`: nFft/2 zeros on each
    * side (librosa center=True); `none`: frames from sample 0.
    */
-  padding: "same" | "center" | "none";
+  padding: oneOf(["same", "center", "none"], "mel spectrogram padding"),
   /** Dynamic range of the dB values below the window's maximum (80 as OpenL3), or null for none. */
-  topDb: number | null;
-}
+  topDb: positive().nullable(),
+});
 
 /** The audio front-end: how 1 s of mono audio becomes the tower's input (bins × frames × 1). */
-export type AudioFrontEnd = LinearAudioFrontEnd | MelAudioFrontEnd;
+const AUDIO_FRONT_END = z.discriminatedUnion("kind", [LINEAR_FRONT_END, MEL_FRONT_END], {
+  error: orMissing((v) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? `unknown audio front-end kind ${show((v as { kind?: unknown }).kind)} (valid: linear, mel)`
+      : "expected an object",
+  ),
+});
 
-/** One VGG-style tower. */
-export interface TowerConfig {
+/** One VGG-style tower's fields. */
+const TOWER = {
   /** Filters per block; the number of blocks is its length. Paper: [64, 128, 256, 512]. */
-  widths: number[];
+  widths: z
+    .array(int(8192), { error: orMissing((v) => `expected 1 to 8 block widths, got ${show(v)}`) })
+    .min(1, { error: (iss) => `expected 1 to 8 block widths, got ${show(iss.input)}` })
+    .max(8, { error: (iss) => `expected 1 to 8 block widths, got ${show(iss.input)}` }),
   /** [conv → BN → ReLU] units per block (paper: 2). */
-  convsPerBlock: number;
+  convsPerBlock: int(8),
   /** Conv kernel size, odd (paper: 3). */
-  kernelSize: number;
+  kernelSize: int(11).refine((k) => k % 2 === 1, { error: (iss) => `expected an odd size (same padding), got ${show(iss.input)}` }),
   /**
    * The grid of the "larger pooled" probe feature: the last map adaptively max-pooled to
    * gridPool[0]×gridPool[1]×C (paper audio 4×3 → 6144-d; vision 4×4 → 8192-d).
    */
-  gridPool: [number, number];
-}
+  gridPool: z.tuple([int(64), int(64)], { error: orMissing((v) => `expected [rows, cols], got ${show(v)}`) }),
+};
 
-export interface VisionTowerConfig extends TowerConfig {
-  frontEnd: VisionFrontEnd;
-}
-
-export interface AudioTowerConfig extends TowerConfig {
-  frontEnd: AudioFrontEnd;
-}
-
-/** Sizes of the fusion head's layers. */
-export interface HeadConfig {
-  /** Hidden fc width (concat: fc 128 + ReLU; AVE/cosine/AVOL: the first projection). */
-  hidden: number;
-  /** Width of the L2-normalised embedding of the AVE/cosine/AVOL heads (paper: 128). */
-  embedDim: number;
-}
-
-/** Batch-norm settings (Keras defaults; moving = momentum·moving + (1 − momentum)·batch). */
-export interface BatchNormConfig {
-  momentum: number;
-  epsilon: number;
-}
-
-/** The full configuration of an L³-Net; it determines the graph and the parameter names exactly. */
-export interface L3NetConfig {
+/**
+ * The full configuration of an L³-Net, declared once: its type, every key's check and message. It
+ * determines the graph and the parameter names exactly; {@link validateL3Config} adds the checks
+ * across keys (window and map sizes).
+ */
+export const L3_NET_CONFIG = keys({
   /** Informational: the preset it came from (not part of the graph; ignored when comparing configs). */
-  name: string;
-  vision: VisionTowerConfig;
-  audio: AudioTowerConfig;
-  fusion: FusionKind;
-  head: HeadConfig;
-  batchNorm: BatchNormConfig;
-}
+  name: z.string({ error: orMissing((v) => `expected a string, got ${show(v)}`) }),
+  vision: keys({ frontEnd: VISION_FRONT_END, ...TOWER }),
+  audio: keys({ frontEnd: AUDIO_FRONT_END, ...TOWER }),
+  fusion: oneOf(FUSION_KINDS, "fusion head"),
+  /** Sizes of the fusion head's layers: the hidden fc width (concat: fc 128 + ReLU; AVE/cosine/AVOL: the first projection) and the L2-normalised embedding's (paper: 128). */
+  head: keys({ hidden: int(65536), embedDim: int(65536) }),
+  /** Batch-norm settings (Keras defaults; moving = momentum·moving + (1 − momentum)·batch). */
+  batchNorm: keys({
+    momentum: z
+      .number({ error: orMissing((v) => `expected a number in [0, 1), got ${show(v)}`) })
+      .min(0, { error: (iss) => `expected a number in [0, 1), got ${show(iss.input)}` })
+      .lt(1, { error: (iss) => `expected a number in [0, 1), got ${show(iss.input)}` }),
+    epsilon: positive(),
+  }),
+});
+
+/** The frame front-end ({@link L3_NET_CONFIG}'s `vision.frontEnd`). */
+export type VisionFrontEnd = z.output<typeof VISION_FRONT_END>;
+/** A linear-frequency log-magnitude spectrogram front-end. */
+export type LinearAudioFrontEnd = z.output<typeof LINEAR_FRONT_END>;
+/** A log-mel spectrogram front-end. */
+export type MelAudioFrontEnd = z.output<typeof MEL_FRONT_END>;
+/** The audio front-end: how 1 s of mono audio becomes the tower's input (bins × frames × 1). */
+export type AudioFrontEnd = LinearAudioFrontEnd | MelAudioFrontEnd;
+/** The full configuration of an L³-Net ({@link L3_NET_CONFIG}); it determines the graph and the parameter names exactly. */
+export type L3NetConfig = z.output<typeof L3_NET_CONFIG>;
+/** One VGG-style tower. */
+export type TowerConfig = Omit<L3NetConfig["vision"], "frontEnd">;
+export type VisionTowerConfig = L3NetConfig["vision"];
+export type AudioTowerConfig = L3NetConfig["audio"];
+/** Sizes of the fusion head's layers. */
+export type HeadConfig = L3NetConfig["head"];
+/** Batch-norm settings. */
+export type BatchNormConfig = L3NetConfig["batchNorm"];
 
 /** A partial config: any keys of {@link L3NetConfig}, filled from `preset` (default `tiny`); arrays replace. */
 export interface L3NetConfigInput {
@@ -243,65 +303,15 @@ export function resolveL3Config(input: L3PresetName | L3NetConfig | L3NetConfigI
   return validateL3Config(merged);
 }
 
-const KEYS: Record<string, readonly string[]> = {
-  "": ["name", "vision", "audio", "fusion", "head", "batchNorm"],
-  vision: ["frontEnd", "widths", "convsPerBlock", "kernelSize", "gridPool"],
-  audio: ["frontEnd", "widths", "convsPerBlock", "kernelSize", "gridPool"],
-  "vision.frontEnd": ["size", "resizeTo", "normalize"],
-  "audio.frontEnd.linear": ["kind", "sampleRate", "durationSec", "nFft", "winLength", "hopLength", "padding", "normalize"],
-  "audio.frontEnd.mel": ["kind", "sampleRate", "durationSec", "nFft", "hopLength", "nMels", "htk", "padding", "topDb"],
-  head: ["hidden", "embedDim"],
-  batchNorm: ["momentum", "epsilon"],
-};
-
 function bad(key: string, message: string): never {
   throw new ConfigError(message, { subject: `model config key '${key}'` });
 }
 
-function checkKeys(obj: unknown, key: string, keysOf: string): Record<string, unknown> {
-  if (!isObject(obj)) bad(key || "(root)", `expected an object, got ${Array.isArray(obj) ? "an array" : JSON.stringify(obj)}`);
-  const valid = KEYS[keysOf] as readonly string[];
-  for (const k of Object.keys(obj)) {
-    if (!valid.includes(k)) bad(key ? `${key}.${k}` : k, `unknown key (valid: ${valid.join(", ")})`);
-  }
-  for (const k of valid) {
-    if (obj[k] === undefined) bad(key ? `${key}.${k}` : k, "missing");
-  }
-  return obj;
-}
-
-function posInt(v: unknown, key: string, max = 1 << 20): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max)
-    bad(key, `expected an integer in [1, ${max}], got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function posNum(v: unknown, key: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) bad(key, `expected a positive number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function oneOf<T extends string>(v: unknown, key: string, valid: readonly T[], what: string): T {
-  if (typeof v !== "string" || !valid.includes(v as T)) bad(key, `unknown ${what} ${JSON.stringify(v)} (valid: ${valid.join(", ")})`);
-  return v as T;
-}
-
-function bool(v: unknown, key: string): boolean {
-  if (typeof v !== "boolean") bad(key, `expected true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function validateTower(t: Record<string, unknown>, part: "vision" | "audio"): void {
-  const w = t.widths;
-  if (!Array.isArray(w) || w.length < 1 || w.length > 8) bad(`${part}.widths`, `expected 1 to 8 block widths, got ${JSON.stringify(w)}`);
-  for (let i = 0; i < w.length; i++) posInt(w[i], `${part}.widths[${i}]`, 8192);
-  posInt(t.convsPerBlock, `${part}.convsPerBlock`, 8);
-  const k = posInt(t.kernelSize, `${part}.kernelSize`, 11);
-  if (k % 2 !== 1) bad(`${part}.kernelSize`, `expected an odd size (same padding), got ${k}`);
-  const g = t.gridPool;
-  if (!Array.isArray(g) || g.length !== 2) bad(`${part}.gridPool`, `expected [rows, cols], got ${JSON.stringify(g)}`);
-  posInt(g[0], `${part}.gridPool[0]`, 64);
-  posInt(g[1], `${part}.gridPool[1]`, 64);
+/** The dotted key of an issue path: `audio.widths[1]`. */
+function keyOf(path: readonly PropertyKey[]): string {
+  let key = "";
+  for (const p of path) key = typeof p === "number" ? `${key}[${p}]` : key ? `${key}.${String(p)}` : String(p);
+  return key;
 }
 
 /** The spatial size after the tower's 2×2 pools (floor), i.e. the last conv map's height and width. */
@@ -346,40 +356,22 @@ export function visionInputShape(config: L3NetConfig): [number, number, 3] {
   return [s, s, 3];
 }
 
-function validateFrontEnds(c: L3NetConfig): void {
-  const vf = checkKeys(c.vision.frontEnd, "vision.frontEnd", "vision.frontEnd");
-  const size = posInt(vf.size, "vision.frontEnd.size", 4096);
-  const resizeTo = posInt(vf.resizeTo, "vision.frontEnd.resizeTo", 8192);
+/** The front-ends' checks across keys: frame resize and crop, window and hop against nFft and the input's samples. */
+function checkFrontEnds(c: L3NetConfig): void {
+  const { size, resizeTo } = c.vision.frontEnd;
   if (resizeTo < size) bad("vision.frontEnd.resizeTo", `must be ≥ size (${size}), got ${resizeTo}`);
-  oneOf(vf.normalize, "vision.frontEnd.normalize", ["symmetric", "unit"], "frame normalisation");
-
-  const rawAf = c.audio.frontEnd as unknown;
-  if (!isObject(rawAf)) bad("audio.frontEnd", "expected an object");
-  const kind = oneOf(rawAf.kind, "audio.frontEnd.kind", ["linear", "mel"], "audio front-end kind");
-  const af = checkKeys(rawAf, "audio.frontEnd", `audio.frontEnd.${kind}`);
-  const sr = posInt(af.sampleRate, "audio.frontEnd.sampleRate", 384000);
-  if (sr < 1000) bad("audio.frontEnd.sampleRate", `expected at least 1000 Hz, got ${sr}`);
-  const dur = posNum(af.durationSec, "audio.frontEnd.durationSec");
-  const nFft = posInt(af.nFft, "audio.frontEnd.nFft", 65536);
-  if ((nFft & (nFft - 1)) !== 0) bad("audio.frontEnd.nFft", `expected a power of two, got ${nFft}`);
-  const hop = posInt(af.hopLength, "audio.frontEnd.hopLength", 65536);
-  const n = Math.round(sr * dur);
-  if (kind === "linear") {
-    const win = posInt(af.winLength, "audio.frontEnd.winLength", 65536);
-    if (win > nFft) bad("audio.frontEnd.winLength", `must be ≤ nFft (${nFft}), got ${win}`);
-    oneOf(af.normalize, "audio.frontEnd.normalize", ["l3embedding", "none"], "spectrogram normalisation");
-    const padding = oneOf(af.padding, "audio.frontEnd.padding", ["none", "center"], "linear spectrogram padding");
-    if (padding === "none" && win > n) bad("audio.frontEnd.winLength", `window ${win} is longer than the ${n} samples of one input`);
+  const af = c.audio.frontEnd;
+  const n = audioWindowSamples(af);
+  if (af.kind === "linear") {
+    if (af.winLength > af.nFft) bad("audio.frontEnd.winLength", `must be ≤ nFft (${af.nFft}), got ${af.winLength}`);
+    if (af.padding === "none" && af.winLength > n)
+      bad("audio.frontEnd.winLength", `window ${af.winLength} is longer than the ${n} samples of one input`);
   } else {
-    const nMels = posInt(af.nMels, "audio.frontEnd.nMels", 1024);
-    if (nMels > Math.floor(nFft / 2) + 1)
-      bad("audio.frontEnd.nMels", `${nMels} mel bands is more than the ${Math.floor(nFft / 2) + 1} FFT bins`);
-    if (af.topDb !== null) posNum(af.topDb, "audio.frontEnd.topDb");
-    bool(af.htk, "audio.frontEnd.htk");
-    const padding = oneOf(af.padding, "audio.frontEnd.padding", ["same", "center", "none"], "mel spectrogram padding");
-    if (padding === "none" && nFft > n) bad("audio.frontEnd.nFft", `window ${nFft} is longer than the ${n} samples of one input`);
+    const bins = Math.floor(af.nFft / 2) + 1;
+    if (af.nMels > bins) bad("audio.frontEnd.nMels", `${af.nMels} mel bands is more than the ${bins} FFT bins`);
+    if (af.padding === "none" && af.nFft > n) bad("audio.frontEnd.nFft", `window ${af.nFft} is longer than the ${n} samples of one input`);
   }
-  if (hop > n) bad("audio.frontEnd.hopLength", `hop ${hop} is longer than the ${n} samples of one input`);
+  if (af.hopLength > n) bad("audio.frontEnd.hopLength", `hop ${af.hopLength} is longer than the ${n} samples of one input`);
 }
 
 function checkSizes(part: "vision" | "audio", inputHW: [number, number], t: TowerConfig): void {
@@ -399,24 +391,21 @@ function checkSizes(part: "vision" | "audio", inputHW: [number, number], t: Towe
   }
 }
 
-/** Validates a full config (every key present, no unknown keys, sizes consistent); returns it (typed). */
+/**
+ * Validates a full config against {@link L3_NET_CONFIG} (every key present, no unknown keys, each
+ * value in range) and the checks across keys (front-ends, map sizes); returns it (typed). Throws a
+ * ConfigError naming `model config key '<key>'` and the cause; an unknown key is reported first.
+ */
 export function validateL3Config(raw: unknown): L3NetConfig {
-  const c = checkKeys(raw, "", "");
-  if (typeof c.name !== "string") bad("name", `expected a string, got ${JSON.stringify(c.name)}`);
-  checkKeys(c.vision, "vision", "vision");
-  checkKeys(c.audio, "audio", "audio");
-  const config = c as unknown as L3NetConfig;
-  validateTower(config.vision as unknown as Record<string, unknown>, "vision");
-  validateTower(config.audio as unknown as Record<string, unknown>, "audio");
-  validateFrontEnds(config);
-  oneOf(c.fusion, "fusion", FUSION_KINDS, "fusion head");
-  const head = checkKeys(c.head, "head", "head");
-  posInt(head.hidden, "head.hidden", 65536);
-  posInt(head.embedDim, "head.embedDim", 65536);
-  const bn = checkKeys(c.batchNorm, "batchNorm", "batchNorm");
-  if (typeof bn.momentum !== "number" || !(bn.momentum >= 0 && bn.momentum < 1))
-    bad("batchNorm.momentum", `expected a number in [0, 1), got ${JSON.stringify(bn.momentum)}`);
-  posNum(bn.epsilon, "batchNorm.epsilon");
+  const r = L3_NET_CONFIG.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0];
+    const path = issue?.code === "unrecognized_keys" ? [...issue.path, issue.keys[0] ?? ""] : (issue?.path ?? []);
+    bad(keyOf(path) || "(root)", issue?.message ?? "invalid");
+  }
+  const config = r.data;
+  checkFrontEnds(config);
   const [vh, vw] = visionInputShape(config);
   checkSizes("vision", [vh, vw], config.vision);
   const [ab, af] = audioInputShape(config);

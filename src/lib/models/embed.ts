@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { probeMedia, type RgbFrame, readAudio, readFrames } from "../media";
-import { ConfigError, L3kitError } from "../util";
+import { ConfigError, integerProblem, L3kitError } from "../util";
 import { audioInputShape, audioWindowSamples } from "./config";
 import { computeAudioInput, computeFrameInput } from "./frontend";
 import { type EmbeddingLayer, resolveEmbeddingLayer } from "./graph";
@@ -89,8 +89,8 @@ const roundTime = (t: number) => Math.round(t * 1e9) / 1e9;
 
 function checkBatch(batchSize: number | undefined): number {
   const b = batchSize ?? 32;
-  if (!Number.isInteger(b) || b < 1)
-    throw new ConfigError(`batchSize must be an integer ≥ 1, got ${b}`, { subject: "embedding", reason: "bad-batch" });
+  const problem = integerProblem(b, 1);
+  if (problem) throw new ConfigError(`batchSize ${problem}`, { subject: "embedding", reason: "bad-batch" });
   return b;
 }
 

@@ -8,7 +8,8 @@
 import { z } from "zod";
 import { ConfigError } from "./errors";
 
-const shown = (v: unknown): string => String(JSON.stringify(v));
+/** A value as a message shows it: numbers as written (NaN and Infinity too), anything else as JSON. */
+const shown = (v: unknown): string => (typeof v === "number" ? String(v) : String(JSON.stringify(v)));
 
 /**
  * The one wording of an integer check: `must be an integer >= 1, got 0`, or, with a maximum,

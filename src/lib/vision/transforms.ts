@@ -3,7 +3,7 @@
  * {@link RgbFrame}s (uint8 HWC RGB). Every random choice comes from the {@link Rng} passed in.
  */
 import type { RgbFrame } from "../media/types";
-import { L3kitError, type Rng } from "../util";
+import { integerProblem, L3kitError, type Rng } from "../util";
 
 /** Sizes of the frame transforms: the paper resizes the short side to 256 and crops 224. */
 export interface FrameTransformOptions {
@@ -24,8 +24,8 @@ function checkFrame(frame: RgbFrame, what: string): void {
 }
 
 function checkSize(what: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1)
-    throw new L3kitError(`${what}: ${name} must be an integer >= 1, got ${v}`, { subject: "frame", reason: "bad-config" });
+  const problem = integerProblem(v, 1);
+  if (problem) throw new L3kitError(`${what}: ${name} ${problem}`, { subject: "frame", reason: "bad-config" });
 }
 
 interface Taps {
