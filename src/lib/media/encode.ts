@@ -9,7 +9,7 @@
  * The output is H.264 (libx264, yuv420p, one encoder thread) + AAC mono in an mp4 with `+faststart`.
  * With `-bitexact` flags and no metadata, the same frames and samples give the same bytes.
  */
-import { spawn } from "node:child_process";
+import { type MediaProcess, spawnMedia } from "./launcher";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { ConfigError, errorMessage, tempPathFor, writeError } from "../util";
@@ -109,142 +109,209 @@ async function* asAsync(frames: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
  */
 export async function encodeVideo(opts: EncodeVideoOptions): Promise<EncodeVideoResult> {
   const file = opts.path;
-  const fail = (message: string, reason: MediaErrorReason, cause?: unknown) => new MediaError(message, { subject: file, reason, cause });
-  const bad = (message: string) => new ConfigError(message, { subject: file });
-  const { width, height, fps } = opts;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 2 || height < 2 || width % 2 || height % 2) {
-    throw bad(`frame size must be even integers >= 2 (yuv420p), got ${width}x${height}`);
-  }
-  if (!(fps > 0) || !Number.isFinite(fps)) throw bad(`fps must be > 0, got ${fps}`);
-  if (opts.audio && !(opts.audio.sampleRate > 0)) throw bad(`audio sampleRate must be > 0, got ${opts.audio.sampleRate}`);
-  const frameBytes = width * height * 3;
+  const frameBytes = checkEncodeOptions(opts);
   try {
     await fsp.mkdir(path.dirname(file), { recursive: true });
   } catch (err) {
     throw writeError(path.dirname(file), err, "cannot create the folder");
   }
   const tmp = tempPathFor(file);
-  const hasAudio = !!opts.audio && opts.audio.samples.length > 0;
-  const args = encodeVideoArgs({ ...opts, hasAudio, sampleRate: opts.audio?.sampleRate, output: tmp });
+  const audio = opts.audio && opts.audio.samples.length > 0 ? opts.audio : null;
+  const args = encodeVideoArgs({ ...opts, hasAudio: audio !== null, sampleRate: opts.audio?.sampleRate, output: tmp });
+  const timeoutMs = opts.timeoutMs ?? 120000;
+  const enc = startEncoder(args, file, timeoutMs);
+  let fed: FedFrames;
+  let exit: EncoderExit;
+  try {
+    [fed] = await Promise.all([feedFrames(enc, opts, frameBytes), feedAudio(enc, audio?.samples ?? null)]);
+    exit = await enc.exited;
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  } finally {
+    enc.stopTimer();
+  }
+  await rejectFailedRun(tmp, file, { fed, exit, timedOut: enc.timedOut(), stderr: enc.stderr(), timeoutMs });
+  const audioSec = audio ? audio.samples.length / audio.sampleRate : 0;
+  const { width, height, fps } = opts;
+  await keepIfIntact(tmp, file, enc.stderr(), { frames: fed.frames, fps, width, height, audioSec, subject: file });
+  const { size } = await fsp.stat(file);
+  return { path: file, frames: fed.frames, bytes: size, audioSamples: audio ? audio.samples.length : 0 };
+}
+
+/** Checks the frame size, frame rate and sample rate; returns the bytes of one rgb24 frame. */
+function checkEncodeOptions(opts: EncodeVideoOptions): number {
+  const bad = (message: string) => new ConfigError(message, { subject: opts.path });
+  const { width, height, fps } = opts;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 2 || height < 2 || width % 2 || height % 2) {
+    throw bad(`frame size must be even integers >= 2 (yuv420p), got ${width}x${height}`);
+  }
+  if (!(fps > 0) || !Number.isFinite(fps)) throw bad(`fps must be > 0, got ${fps}`);
+  if (opts.audio && !(opts.audio.sampleRate > 0)) throw bad(`audio sampleRate must be > 0, got ${opts.audio.sampleRate}`);
+  return width * height * 3;
+}
+
+/** How ffmpeg ended. */
+interface EncoderExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running ffmpeg: its two input pipes, its stderr so far, how it ends, and its kill timer. */
+interface Encoder {
+  child: MediaProcess;
+  stdin: NodeJS.WritableStream;
+  audioPipe: NodeJS.WritableStream | null;
+  exited: Promise<EncoderExit>;
+  stderr(): string;
+  timedOut(): boolean;
+  stopTimer(): void;
+}
+
+/** Starts ffmpeg with frames on stdin and audio on fd 3; it is killed after `timeoutMs`. */
+function startEncoder(args: string[], file: string, timeoutMs: number): Encoder {
   const ffmpeg = ffmpegPaths().ffmpeg;
-  const child = spawn(ffmpeg, args, { stdio: ["pipe", "ignore", "pipe", "pipe"] });
+  const child = spawnMedia(ffmpeg, args, ["write", "ignore", "read", "write"]);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     if (stderr.length < 20000) stderr += d.toString();
   });
   const stdin = child.stdin!;
-  const audioPipe = child.stdio[3] as NodeJS.WritableStream & { destroy?: () => void };
+  const audioPipe = child.stdio[3] as NodeJS.WritableStream | null;
   // EPIPE on a pipe means ffmpeg died; the exit code and stderr tell why.
   stdin.on("error", () => {});
   (audioPipe as unknown as NodeJS.EventEmitter)?.on?.("error", () => {});
-
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on("error", (err) => reject(fail(`could not start ffmpeg (${ffmpeg}): ${err.message}`, "no-ffmpeg", err)));
+  const exited = new Promise<EncoderExit>((resolve, reject) => {
+    child.on("error", (err) =>
+      reject(new MediaError(`could not start ffmpeg (${ffmpeg}): ${err.message}`, { subject: file, reason: "no-ffmpeg", cause: err })),
+    );
     child.on("close", (code, signal) => resolve({ code, signal }));
   });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill("SIGKILL");
-  }, opts.timeoutMs ?? 120000);
+  }, timeoutMs);
+  return { child, stdin, audioPipe, exited, stderr: () => stderr, timedOut: () => timedOut, stopTimer: () => clearTimeout(timer) };
+}
 
-  // A pipe ffmpeg has closed (it died: a full disk, bad input) emits no more 'drain' or 'close', so a
-  // write to it must not wait for them, or the encode would hang with nothing left to wake it.
-  const gone = (stream: NodeJS.WritableStream) => {
+function running(child: MediaProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * Writes a chunk and waits until the pipe takes more. A pipe ffmpeg has closed (it died: a full
+ * disk, bad input) emits no more 'drain' or 'close', so a write to it must not wait for them, or
+ * the encode would hang with nothing left to wake it.
+ */
+function writeToPipe(stream: NodeJS.WritableStream, chunk: Uint8Array): Promise<void> {
+  const gone = () => {
     const w = stream as NodeJS.WritableStream & { destroyed?: boolean; writableEnded?: boolean };
     return w.destroyed === true || w.writableEnded === true;
   };
-  const write = (stream: NodeJS.WritableStream, chunk: Uint8Array) =>
-    new Promise<void>((resolve) => {
-      if (gone(stream)) resolve();
-      else if (stream.write(chunk) || gone(stream)) resolve();
-      else {
-        const done = () => {
-          stream.off("drain", done);
-          stream.off("close", done);
-          resolve();
-        };
-        stream.once("drain", done);
-        stream.once("close", done);
-      }
-    });
+  return new Promise<void>((resolve) => {
+    if (gone()) resolve();
+    else if (stream.write(chunk) || gone()) resolve();
+    else {
+      const done = () => {
+        stream.off("drain", done);
+        stream.off("close", done);
+        resolve();
+      };
+      stream.once("drain", done);
+      stream.once("close", done);
+    }
+  });
+}
 
+/** Frames written, and the error that stopped the input (a bad frame, a failing iterator). */
+interface FedFrames {
+  frames: number;
+  error?: unknown;
+}
+
+/** Writes the frames to ffmpeg's stdin (checking each one's size) and closes it; a bad input kills ffmpeg. */
+async function feedFrames(enc: Encoder, opts: EncodeVideoOptions, frameBytes: number): Promise<FedFrames> {
   let frames = 0;
-  let inputError: unknown;
-  const feedVideo = (async () => {
-    try {
-      for await (const frame of asAsync(opts.frames)) {
-        if (frame.length !== frameBytes)
-          throw bad(`frame ${frames} has ${frame.length} bytes, expected ${frameBytes} (${width}x${height} rgb24)`);
-        if (child.exitCode !== null || child.signalCode !== null) break;
-        await write(stdin, frame);
-        frames++;
-      }
-    } catch (err) {
-      inputError = err;
-      child.kill("SIGKILL");
-    } finally {
-      stdin.end();
-    }
-  })();
-  const feedAudio = (async () => {
-    if (!hasAudio || !audioPipe) return;
-    const s = opts.audio!.samples;
-    const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
-    const chunk = 1 << 16;
-    for (let o = 0; o < bytes.length; o += chunk) {
-      if (child.exitCode !== null || child.signalCode !== null) break;
-      await write(audioPipe, bytes.subarray(o, Math.min(bytes.length, o + chunk)));
-    }
-    audioPipe.end();
-  })();
-
-  let result: { code: number | null; signal: NodeJS.Signals | null };
   try {
-    await Promise.all([feedVideo, feedAudio]);
-    result = await exited;
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
+    for await (const frame of asAsync(opts.frames)) {
+      if (frame.length !== frameBytes)
+        throw new ConfigError(`frame ${frames} has ${frame.length} bytes, expected ${frameBytes} (${opts.width}x${opts.height} rgb24)`, {
+          subject: opts.path,
+        });
+      if (!running(enc.child)) break;
+      await writeToPipe(enc.stdin, frame);
+      frames++;
+    }
+  } catch (error) {
+    enc.child.kill("SIGKILL");
+    return { frames, error };
   } finally {
-    clearTimeout(timer);
+    enc.stdin.end();
   }
-  if (!inputError && !timedOut && frames === 0) {
+  return { frames };
+}
+
+/** Writes the samples (f32le) to ffmpeg's audio pipe in 64 KiB chunks and closes it. */
+async function feedAudio(enc: Encoder, samples: Float32Array | null): Promise<void> {
+  const pipe = enc.audioPipe;
+  if (!samples || !pipe) return;
+  const bytes = new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
+  const chunk = 1 << 16;
+  for (let o = 0; o < bytes.length; o += chunk) {
+    if (!running(enc.child)) break;
+    await writeToPipe(pipe, bytes.subarray(o, Math.min(bytes.length, o + chunk)));
+  }
+  pipe.end();
+}
+
+/** Removes the temp file and throws when the input failed, nothing was written, ffmpeg timed out or failed. */
+async function rejectFailedRun(
+  tmp: string,
+  file: string,
+  run: { fed: FedFrames; exit: EncoderExit; timedOut: boolean; stderr: string; timeoutMs: number },
+): Promise<void> {
+  const { fed, exit, timedOut } = run;
+  if (fed.error === undefined && !timedOut && fed.frames === 0) {
     await fsp.rm(tmp, { force: true });
-    throw bad("no frames to encode");
+    throw new ConfigError("no frames to encode", { subject: file });
   }
-  if (inputError || timedOut || result.code !== 0) {
-    await fsp.rm(tmp, { force: true });
-    if (inputError) throw inputError;
-    if (timedOut) throw fail(`ffmpeg timed out after ${opts.timeoutMs ?? 120000} ms`, "timeout");
-    throw fail(`ffmpeg failed (exit ${result.code ?? result.signal}): ${stderr.trim() || "no message"}`, "ffmpeg-failed");
-  }
-  // ffmpeg exits 0 when writing the trailer fails (a full disk): its messages and the file decide.
+  if (fed.error === undefined && !timedOut && exit.code === 0) return;
+  await fsp.rm(tmp, { force: true });
+  if (fed.error !== undefined) throw fed.error;
+  if (timedOut) throw new MediaError(`ffmpeg timed out after ${run.timeoutMs} ms`, { subject: file, reason: "timeout" });
+  throw new MediaError(`ffmpeg failed (exit ${exit.code ?? exit.signal}): ${run.stderr.trim() || "no message"}`, {
+    subject: file,
+    reason: "ffmpeg-failed",
+  });
+}
+
+/**
+ * Renames the temp file into place when ffmpeg reported no error and the file checks out
+ * ({@link verifyEncodedVideo}); ffmpeg exits 0 when writing the trailer fails (a full disk), so its
+ * messages and the file decide. Otherwise removes it and throws a {@link MediaError}.
+ */
+async function keepIfIntact(tmp: string, file: string, stderr: string, expect: ExpectedVideo): Promise<void> {
   const complaint = ffmpegComplaint(stderr);
   try {
     if (complaint) {
       const disk = /no space left|disk quota/i.test(complaint);
-      throw fail(
-        `ffmpeg exited 0 but reported an error${disk ? " (the disk is full)" : ""}: ${complaint}`,
-        disk ? "truncated" : "ffmpeg-failed",
-      );
+      throw new MediaError(`ffmpeg exited 0 but reported an error${disk ? " (the disk is full)" : ""}: ${complaint}`, {
+        subject: file,
+        reason: disk ? "truncated" : "ffmpeg-failed",
+      });
     }
-    await verifyEncodedVideo(tmp, {
-      frames,
-      fps,
-      width,
-      height,
-      audioSec: hasAudio ? opts.audio!.samples.length / opts.audio!.sampleRate : 0,
-      subject: file,
-    });
+    await verifyEncodedVideo(tmp, expect);
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => {});
     if (err instanceof MediaError) throw err;
-    throw fail(`could not move the encoded file into place: ${(err as Error).message}`, "ffmpeg-failed", err);
+    throw new MediaError(`could not move the encoded file into place: ${(err as Error).message}`, {
+      subject: file,
+      reason: "ffmpeg-failed",
+      cause: err,
+    });
   }
-  const { size } = await fsp.stat(file);
-  return { path: file, frames, bytes: size, audioSamples: hasAudio ? opts.audio!.samples.length : 0 };
 }
 
 /** The error lines of ffmpeg's stderr (it runs with `-loglevel error`, so every line is one), or "". */
