@@ -20,11 +20,11 @@ import {
 } from "../lib/data";
 import { randomWeightsModel } from "../lib/eval";
 import { EMBEDDING_LAYERS, FUSION_KINDS, L3_PRESET_NAMES, type L3Net, type L3NetConfig, resolveL3Config } from "../lib/models";
-import { type CutShortRecord, collectProvenance, type EngineRecord, type TableRow, writeResults } from "../lib/results";
-import type { TrainAvcResult } from "../lib/train";
+import { type CutShortRecord, collectProvenance, type EngineRecord, type Provenance, type TableRow, writeResults } from "../lib/results";
+import { splitSource, type TrainAvcResult } from "../lib/train";
 import { DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, trainConfigSchema } from "../lib/train/config";
 import { createProgress, type Progress } from "../lib/train/progress";
-import { ConfigError, choiceSchema, intSchema, L3kitError, numberSchema, schemaDefaults, textSchema } from "../lib/util";
+import { ConfigError, choiceSchema, intSchema, L3kitError, numberSchema, schemaDefaults, textSchema, withDefaults } from "../lib/util";
 import type { ConfigValue, ExperimentContext, ExperimentResult } from "./types";
 
 /** The features a probe experiment can read from a tower (`probe.feature`). */
@@ -362,15 +362,109 @@ export function stepProgress(
   };
 }
 
+/**
+ * Trains `model` on a sample cache's train split, validating on its val split (`train` with `seed`),
+ * in `out` (resumable), and logs the summary and any skipped clip: the training step every
+ * experiment shares.
+ */
+export async function trainOnCache(args: {
+  model: L3Net;
+  cache: SampleCache;
+  out: string;
+  train: Partial<TrainAvcConfig>;
+  seed: number;
+  resume: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}): Promise<TrainAvcResult> {
+  const { trainAvc, formatTrainSummary } = require("../lib/train") as typeof import("../lib/train");
+  const { log } = args;
+  const r = await trainAvc({
+    model: args.model,
+    train: splitOf(args.cache, "train"),
+    val: splitOf(args.cache, "val"),
+    out: args.out,
+    config: { ...args.train, seed: args.seed },
+    resume: args.resume,
+    signal: args.signal,
+    onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
+  });
+  log(formatTrainSummary(r));
+  return r;
+}
+
+/**
+ * A run's provenance ({@link collectProvenance}) with its backend, start time and (unless `seeds`)
+ * seeds from `ctx`; `tfBackend: false` leaves the tfjs backend out of the record (the evaluation
+ * experiments record only name and threads).
+ */
+export function runProvenance(
+  ctx: Pick<ExperimentContext<object>, "backend" | "seeds" | "startedAt">,
+  args: {
+    experiment: string;
+    config: unknown;
+    engine: EngineRecord | null;
+    cutShort: CutShortRecord | null;
+    manifest: string;
+    seeds?: number[];
+    tfBackend?: boolean;
+  },
+): Provenance {
+  const { name, threads, tfBackend } = ctx.backend;
+  return collectProvenance({
+    experiment: args.experiment,
+    config: args.config,
+    seeds: args.seeds ?? ctx.seeds,
+    backend: args.tfBackend === false ? { name, threads } : { name, threads, tfBackend },
+    engine: args.engine,
+    cutShort: args.cutShort,
+    manifest: args.manifest,
+    startedAt: ctx.startedAt,
+  });
+}
+
 /** A split of a cache as a pair source; fails with a clear error when the split is empty. */
 export function splitOf(cache: SampleCache, split: string): PairSource {
-  const src = cache.subset(split);
+  const src = splitSource(cache, split);
   if (src.clips.length === 0) throw new ConfigError(`no clips in split '${split}' of the dataset`, { subject: "data" });
   return src;
 }
 
 /** `--help` text of the evaluation experiments' `checkpoint` key (see obtainModel). */
 export const CHECKPOINT_HELP = "a trained model (…/checkpoints/best); empty: train one on the synthetic benchmark first";
+
+/**
+ * The keys every evaluation experiment has: its run keys, the checkpoint to evaluate, and the model,
+ * data and training (1,200 steps) that make one when no checkpoint is given; `model` and `data`
+ * give other defaults, `dataHelp` other help texts of the data keys.
+ */
+export function evalModelKeys(
+  opts: { model?: Partial<ModelSection>; data?: Partial<DataSection>; dataHelp?: Record<string, string> } = {},
+) {
+  return {
+    ...runKeys(1),
+    checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
+    model: withDefaults(MODEL_SECTION, opts.model ?? {}),
+    data: withDefaults(DATA_SECTION, opts.data ?? {}, opts.dataHelp),
+    train: trainSection({ steps: 1200 }),
+  };
+}
+
+/** The first keys of a probe experiment's `probe` section: the feature (its default and help differ) and the layer it pools. */
+export function probeFeatureKeys(feature: (typeof PROBE_FEATURES)[number], help: string) {
+  return {
+    feature: choiceSchema(PROBE_FEATURES).default(feature).describe(help),
+    layer: choiceSchema(PROBE_LAYERS).default("conv").describe(PROBE_LAYER_HELP),
+  };
+}
+
+/** The last keys of a probe experiment's `probe` section: epochs and labels per class. */
+export const PROBE_TRAINING_KEYS = {
+  epochs: intSchema(1).default(100).describe("epochs of each probe's logistic regression"),
+  labelsPerClass: intSchema(0)
+    .default(0)
+    .describe("train each probe (and choose its L2) on at most this many labelled clips per class (0: all)"),
+};
 
 /**
  * The model an evaluation experiment probes: loaded from `checkpoint` when given (a training
@@ -401,23 +495,13 @@ export async function obtainModel(args: {
     args.log(`model: loaded ${args.checkpoint} (${model.config.name}, ${model.config.fusion})`);
     return { model, source: path.resolve(args.checkpoint), training: null, pretraining: null };
   }
-  const { trainAvc, formatTrainSummary } = require("../lib/train") as typeof import("../lib/train");
   const config = modelConfigOf(args.model);
   const synth = { ...args.data, manifest: "" };
   const data = await prepareDataset(synth, args.log);
   const cache = await prepareCache(synth, data, config, args.log);
   const model = buildL3Net(config, { seed: args.seed });
   args.log("model: no checkpoint given — training one on the synthetic benchmark first");
-  const r = await trainAvc({
-    model,
-    train: splitOf(cache, "train"),
-    val: splitOf(cache, "val"),
-    out: path.join(args.out, "train"),
-    config: { ...args.train, seed: args.seed },
-    resume: args.resume,
-    signal: args.signal,
-  });
-  args.log(formatTrainSummary(r));
+  const r = await trainOnCache({ ...args, model, cache, out: path.join(args.out, "train") });
   if (r.stoppedBy === "signal") {
     model.dispose();
     throw new L3kitError("interrupted while training the model to evaluate; rerun with --resume to continue", {
@@ -500,15 +584,14 @@ export async function writeEvalResults(
   const { engine, cutShort } = training
     ? summarizeTraining([training])
     : { engine: { name: "none", reason: `no training in this run: the model was loaded from ${source}` }, cutShort: null };
-  const provenance = collectProvenance({
+  const provenance = runProvenance(ctx, {
     experiment: args.experiment,
     config: { ...args.config, checkpointUsed: source },
     seeds: [ctx.seeds[0] as number],
-    backend: { name: ctx.backend.name, threads: ctx.backend.threads },
     engine,
     cutShort,
     manifest: args.data.manifestPath,
-    startedAt: ctx.startedAt,
+    tfBackend: false,
   });
   const cfg = args.config;
   const recipe = recipeLine({
