@@ -10,8 +10,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import type { SampleCache } from "../lib/data";
 import { buildL3Net, countL3Params, FUSION_KINDS, L3_PRESET_NAMES } from "../lib/models";
-import { collectProvenance, meanStd, type TableRow, writeResults } from "../lib/results";
-import { formatTrainSummary, trainAvc } from "../lib/train";
+import { meanStd, type TableRow, writeResults } from "../lib/results";
 import { choiceSchema, withDefaults, writeJsonAtomic } from "../lib/util";
 import { ablationBars, saveHtml } from "../lib/viz";
 import {
@@ -23,9 +22,10 @@ import {
   prepareDataset,
   recipeLine,
   runKeys,
-  splitOf,
+  runProvenance,
   summarizeTraining,
   trainingRecord,
+  trainOnCache,
   trainSection,
 } from "./common";
 import { defineExperiment } from "./define";
@@ -182,18 +182,8 @@ async function runAblationCell(
   const modelConfig = modelConfigOf({ preset: config.preset, fusion: head });
   const model = buildL3Net(modelConfig, { seed });
   try {
-    const train = await trainAvc({
-      model,
-      train: splitOf(cache, "train"),
-      val: splitOf(cache, "val"),
-      out: dir,
-      config: { ...config.train, seed },
-      resume,
-      signal: ctx.signal,
-      onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
-    });
+    const train = await trainOnCache({ model, cache, out: dir, train: config.train, seed, resume, signal: ctx.signal, log });
     if (train.stoppedBy === "signal") return null;
-    log(formatTrainSummary(train));
     const ev = await evaluateSuite(model, {
       cache,
       rows: data.manifest.rows,
@@ -268,16 +258,7 @@ async function finishAblation(
     { title: "ablation-fusion" },
   );
   const { engine, cutShort } = summarizeTraining(cells.flatMap((c) => (c.training ? [c.training] : [])));
-  const provenance = collectProvenance({
-    experiment: "ablation-fusion",
-    config,
-    seeds: ctx.seeds,
-    backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
-    engine,
-    cutShort,
-    manifest: data.manifestPath,
-    startedAt: ctx.startedAt,
-  });
+  const provenance = runProvenance(ctx, { experiment: "ablation-fusion", config, engine, cutShort, manifest: data.manifestPath });
   const recipe = recipeLine({
     preset: config.preset,
     fusion: heads,

@@ -5,8 +5,7 @@
 import * as path from "node:path";
 import { z } from "zod";
 import { buildL3Net, countL3Params } from "../lib/models";
-import { collectProvenance, writeResults } from "../lib/results";
-import { formatTrainSummary, trainAvc } from "../lib/train";
+import { writeResults } from "../lib/results";
 import { withDefaults } from "../lib/util";
 import {
   DATA_SECTION,
@@ -16,10 +15,11 @@ import {
   prepareDataset,
   recipeLine,
   runKeys,
-  splitOf,
+  runProvenance,
   summarizeTraining,
   type TrainingRecord,
   trainingRecord,
+  trainOnCache,
   trainSection,
 } from "./common";
 import { defineExperiment } from "./define";
@@ -86,17 +86,7 @@ export const avcTrain = defineExperiment({
       const out = ctx.seeds.length > 1 ? path.join(ctx.out, `seed-${seed}`) : ctx.out;
       const model = buildL3Net(modelConfig, { seed });
       try {
-        const r = await trainAvc({
-          model,
-          train: splitOf(cache, "train"),
-          val: splitOf(cache, "val"),
-          out,
-          config: { ...config.train, seed },
-          resume: ctx.resume,
-          signal: ctx.signal,
-          onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
-        });
-        log(formatTrainSummary(r));
+        const r = await trainOnCache({ model, cache, out, train: config.train, seed, resume: ctx.resume, signal: ctx.signal, log });
         trainings.push(trainingRecord(`seed ${seed}`, r, config.train, log));
         rows.push({
           seed,
@@ -115,16 +105,7 @@ export const avcTrain = defineExperiment({
       }
     }
     const { engine, cutShort } = summarizeTraining(trainings);
-    const provenance = collectProvenance({
-      experiment: "avc-train",
-      config,
-      seeds: ctx.seeds,
-      backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
-      engine,
-      cutShort,
-      manifest: data.manifestPath,
-      startedAt: ctx.startedAt,
-    });
+    const provenance = runProvenance(ctx, { experiment: "avc-train", config, engine, cutShort, manifest: data.manifestPath });
     const recipe = recipeLine({
       preset: modelConfig.name,
       fusion: modelConfig.fusion,

@@ -9,18 +9,13 @@ import type { ManifestRow } from "../lib/data";
 import { foldForId } from "../lib/data/split";
 import { mfccStatsExtractor, modelFeatureExtractor, runProbeProtocol } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { ConfigError, choiceSchema, intSchema, L3kitError, textSchema, withDefaults } from "../lib/util";
+import { ConfigError, intSchema, L3kitError } from "../lib/util";
 import {
-  CHECKPOINT_HELP,
   CI_QUICK_TRAINING,
-  DATA_SECTION,
-  MODEL_SECTION,
-  PROBE_FEATURES,
-  PROBE_LAYER_HELP,
-  PROBE_LAYERS,
+  evalModelKeys,
+  PROBE_TRAINING_KEYS,
   prepareDataset,
-  runKeys,
-  trainSection,
+  probeFeatureKeys,
   withEvalModel,
   writeEvalResults,
 } from "./common";
@@ -28,28 +23,16 @@ import { defineExperiment } from "./define";
 
 /** esc50-probe's config. */
 export const ESC50_PROBE_CONFIG = z.object({
-  ...runKeys(1),
-  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
-  model: MODEL_SECTION,
-  data: withDefaults(
-    DATA_SECTION,
-    {},
-    {
+  ...evalModelKeys({
+    dataHelp: {
       manifest:
         "an ESC-50 manifest (rows with fold 1–5) from `l3kit data esc50`; empty: the synthetic benchmark's test split (its train and val splits pretrain the encoder)",
     },
-  ),
-  train: trainSection({ steps: 1200 }),
+  }),
   probe: z.object({
-    feature: choiceSchema(PROBE_FEATURES)
-      .default("grid")
-      .describe("grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)"),
-    layer: choiceSchema(PROBE_LAYERS).default("conv").describe(PROBE_LAYER_HELP),
+    ...probeFeatureKeys("grid", "grid: the last map max-pooled (paper: 6144-d); embedding: global max pool (512-d)"),
     folds: intSchema(3).default(5).describe("cross-validation folds (ESC-50: its 5 official folds)"),
-    epochs: intSchema(1).default(100).describe("epochs of each probe's logistic regression"),
-    labelsPerClass: intSchema(0)
-      .default(0)
-      .describe("train each probe (and choose its L2) on at most this many labelled clips per class (0: all)"),
+    ...PROBE_TRAINING_KEYS,
   }),
 });
 

@@ -13,18 +13,12 @@ import {
   runProbeProtocol,
 } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { choiceSchema, intSchema, textSchema, withDefaults } from "../lib/util";
 import {
-  CHECKPOINT_HELP,
   CI_QUICK_TRAINING,
-  DATA_SECTION,
-  MODEL_SECTION,
-  PROBE_FEATURES,
-  PROBE_LAYER_HELP,
-  PROBE_LAYERS,
+  evalModelKeys,
+  PROBE_TRAINING_KEYS,
   prepareDataset,
-  runKeys,
-  trainSection,
+  probeFeatureKeys,
   withEvalModel,
   writeEvalResults,
 } from "./common";
@@ -32,24 +26,14 @@ import { defineExperiment } from "./define";
 
 /** kinetics-probe's config. */
 export const KINETICS_PROBE_CONFIG = z.object({
-  ...runKeys(1),
-  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
-  model: MODEL_SECTION,
-  data: withDefaults(
-    DATA_SECTION,
-    {},
-    { manifest: "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark" },
-  ),
-  train: trainSection({ steps: 1200 }),
+  ...evalModelKeys({
+    dataHelp: {
+      manifest: "a labelled manifest with train/val/test splits (e.g. from `l3kit data kinetics`); empty: the synthetic benchmark",
+    },
+  }),
   probe: z.object({
-    feature: choiceSchema(PROBE_FEATURES)
-      .default("embedding")
-      .describe("embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)"),
-    layer: choiceSchema(PROBE_LAYERS).default("conv").describe(PROBE_LAYER_HELP),
-    epochs: intSchema(1).default(100).describe("epochs of each probe's logistic regression"),
-    labelsPerClass: intSchema(0)
-      .default(0)
-      .describe("train each probe (and choose its L2) on at most this many labelled clips per class (0: all)"),
+    ...probeFeatureKeys("embedding", "embedding: global max pool (paper 512-d); grid: the last map max-pooled (paper audio 6144-d)"),
+    ...PROBE_TRAINING_KEYS,
   }),
 });
 

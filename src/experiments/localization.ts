@@ -8,19 +8,9 @@ import * as path from "node:path";
 import { z } from "zod";
 import { DEFAULT_LOCALIZATION_PROTOCOL, evaluateLocalization, LOCALIZATION_PROTOCOLS, manifestLocalizationSource } from "../lib/eval";
 import type { TableRow } from "../lib/results";
-import { ConfigError, choiceSchema, intSchema, textSchema, withDefaults } from "../lib/util";
+import { ConfigError, choiceSchema, intSchema, textSchema } from "../lib/util";
 import { localizationOverlay, saveHtml } from "../lib/viz";
-import {
-  CHECKPOINT_HELP,
-  CI_QUICK_TRAINING,
-  DATA_SECTION,
-  MODEL_SECTION,
-  prepareDataset,
-  runKeys,
-  trainSection,
-  withEvalModel,
-  writeEvalResults,
-} from "./common";
+import { CI_QUICK_TRAINING, evalModelKeys, prepareDataset, withEvalModel, writeEvalResults } from "./common";
 import { defineExperiment } from "./define";
 import { LOC_PROTOCOL_HELP, localizationExamples } from "./evaluate";
 
@@ -29,12 +19,8 @@ export const LOCALIZATION_METHODS = ["auto", "similarity", "gradcam"] as const;
 
 /** localization's config. */
 export const LOCALIZATION_CONFIG = z.object({
-  ...runKeys(1),
-  checkpoint: textSchema("a folder path (empty: train one)").default("").describe(CHECKPOINT_HELP),
-  model: withDefaults(MODEL_SECTION, { fusion: "avol" }),
   // Sounding objects of realistic size (15–40% of the frame), so that cIoU reads.
-  data: withDefaults(DATA_SECTION, { synthProfile: "realistic" }),
-  train: trainSection({ steps: 1200 }),
+  ...evalModelKeys({ model: { fusion: "avol" }, data: { synthProfile: "realistic" } }),
   loc: z.object({
     perClip: intSchema(1).default(4).describe("annotated instants per clip scored"),
     split: textSchema("a split name").default("test").describe("which split's annotated clips to score ('all' for every split)"),

@@ -6,8 +6,8 @@
 import * as path from "node:path";
 import { z } from "zod";
 import { buildL3Net, countL3Params } from "../lib/models";
-import { collectProvenance, writeResults } from "../lib/results";
-import { formatTrainSummary, readMetricsJsonl, trainAvc } from "../lib/train";
+import { writeResults } from "../lib/results";
+import { readMetricsJsonl } from "../lib/train";
 import { withDefaults } from "../lib/util";
 import type { TableRow } from "../lib/results";
 import { escapeHtml, learningCurves, localizationOverlay, saveHtml, tableHtml } from "../lib/viz";
@@ -19,9 +19,10 @@ import {
   prepareDataset,
   recipeLine,
   runKeys,
-  splitOf,
+  runProvenance,
   summarizeTraining,
   trainingRecord,
+  trainOnCache,
   trainSection,
 } from "./common";
 import { defineExperiment } from "./define";
@@ -91,17 +92,16 @@ export const quickstart = defineExperiment({
     const cache = await prepareCache(config.data, data, modelConfig, log);
     const model = buildL3Net(modelConfig, { seed });
     try {
-      const train = await trainAvc({
+      const train = await trainOnCache({
         model,
-        train: splitOf(cache, "train"),
-        val: splitOf(cache, "val"),
+        cache,
         out: ctx.out,
-        config: { ...config.train, seed },
+        train: config.train,
+        seed,
         resume: ctx.resume,
         signal: ctx.signal,
-        onSkip: (c) => log(`skipped clip ${c.id}: ${c.reason} ${c.message}`),
+        log,
       });
-      log(formatTrainSummary(train));
       if (train.stoppedBy === "signal") {
         log("quickstart: interrupted; rerun with --resume to continue");
         return { out: ctx.out, files: [], summary: "quickstart: interrupted (rerun with --resume)" };
@@ -146,15 +146,13 @@ export const quickstart = defineExperiment({
         path.join(ctx.out, "plots.html"),
         { title: "l3kit quickstart" },
       );
-      const provenance = collectProvenance({
+      const provenance = runProvenance(ctx, {
         experiment: "quickstart",
         config,
         seeds: [seed],
-        backend: { name: ctx.backend.name, threads: ctx.backend.threads, tfBackend: ctx.backend.tfBackend },
         engine,
         cutShort,
         manifest: data.manifestPath,
-        startedAt: ctx.startedAt,
       });
       const written = await writeResults({
         dir: ctx.out,
