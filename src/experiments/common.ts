@@ -21,7 +21,7 @@ import {
 import { randomWeightsModel } from "../lib/eval";
 import { EMBEDDING_LAYERS, FUSION_KINDS, L3_PRESET_NAMES, type L3Net, type L3NetConfig, resolveL3Config } from "../lib/models";
 import { type CutShortRecord, collectProvenance, type EngineRecord, type Provenance, type TableRow, writeResults } from "../lib/results";
-import { splitSource, type TrainAvcResult } from "../lib/train";
+import type { TrainAvcResult } from "../lib/train";
 import { DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, trainConfigSchema } from "../lib/train/config";
 import { createProgress, type Progress } from "../lib/train/progress";
 import { ConfigError, choiceSchema, intSchema, L3kitError, numberSchema, schemaDefaults, textSchema, withDefaults } from "../lib/util";
@@ -425,7 +425,7 @@ export function runProvenance(
 
 /** A split of a cache as a pair source; fails with a clear error when the split is empty. */
 export function splitOf(cache: SampleCache, split: string): PairSource {
-  const src = splitSource(cache, split);
+  const src = cache.subset(split);
   if (src.clips.length === 0) throw new ConfigError(`no clips in split '${split}' of the dataset`, { subject: "data" });
   return src;
 }
