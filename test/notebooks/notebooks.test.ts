@@ -81,14 +81,14 @@ for (const name of NOTEBOOKS) {
       assert.match(first, /loadPlotly\(\)/, "sends plotly.js in the first cell");
     });
 
-    test("only uses what tslab runs: l3kit / node: / tfjs imports, no import.meta, __dirname or top-level for await", () => {
+    test("only uses what tslab runs: l3kit (and its subpaths) / node: / tfjs imports, no import.meta, __dirname or top-level for await", () => {
       const cells = codeCells(load(name).nb);
       cells.forEach((code, i) => {
         const sf = ts.createSourceFile(`cell${i}.ts`, code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
         for (const st of sf.statements) {
           if (ts.isImportDeclaration(st)) {
             const from = (st.moduleSpecifier as ts.StringLiteral).text;
-            assert.ok(/^(l3kit|node:[a-z_/]+|@tensorflow\/tfjs)$/.test(from), `code cell ${i + 1}: import from "${from}"`);
+            assert.ok(/^(l3kit(\/[a-z]+)?|node:[a-z_/]+|@tensorflow\/tfjs)$/.test(from), `code cell ${i + 1}: import from "${from}"`);
           }
           if (ts.isForOfStatement(st) && st.awaitModifier) assert.fail(`code cell ${i + 1}: top-level for await (tslab does not wrap it)`);
         }

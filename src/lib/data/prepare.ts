@@ -13,11 +13,19 @@ import { generateSynthDataset, SYNTH_PROFILES, type SynthProfileName } from "./s
 
 /**
  * What a sample cache is decoded for: a model's frame side and audio window. A resolved
- * `L3NetConfig` (`resolveL3Config("tiny")`) has exactly these fields.
+ * `L3NetConfig` (`resolveL3Config("tiny")`) has these fields. (`frontEnd` is optional here only so
+ * that the config's type fits under `strict: false` too, as notebooks compile; it is checked.)
  */
 export interface CacheInputs {
-  vision: { frontEnd: { resizeTo: number } };
-  audio: { frontEnd: { sampleRate: number; durationSec: number } };
+  vision: { frontEnd?: { resizeTo: number } };
+  audio: { frontEnd?: { sampleRate: number; durationSec: number } };
+}
+
+/** The sizes {@link CacheInputs} gives, once checked. */
+interface CacheSizes {
+  side: number;
+  sampleRate: number;
+  audioSec: number;
 }
 
 /** The synthetic benchmark {@link openDataset} generates when no manifest is given. */
@@ -69,8 +77,8 @@ function checkCount(value: unknown, subject: string, min: number): number {
   return value;
 }
 
-/** Checks every option before anything is generated or decoded. */
-function checkOptions(opts: OpenDatasetOptions): void {
+/** Checks every option before anything is generated or decoded; returns the cache's sizes. */
+function checkOptions(opts: OpenDatasetOptions): CacheSizes {
   if (typeof opts !== "object" || opts === null) throw new ConfigError("expected an options object", { subject: "openDataset" });
   if (opts.manifest !== undefined && opts.synth !== undefined)
     throw new ConfigError("give either a manifest or synth settings, not both", { subject: "openDataset", reason: "bad-option" });
@@ -93,11 +101,12 @@ function checkOptions(opts: OpenDatasetOptions): void {
   checkCount(opts.perClip, "openDataset.perClip", 1);
   const v = opts.model?.vision?.frontEnd;
   const a = opts.model?.audio?.frontEnd;
-  if (!(v?.resizeTo > 0 && a?.sampleRate > 0 && a?.durationSec > 0))
+  if (!v || !a || !(v.resizeTo > 0 && a.sampleRate > 0 && a.durationSec > 0))
     throw new ConfigError('expected a resolved model config, e.g. resolveL3Config("tiny")', {
       subject: "openDataset.model",
       reason: "bad-option",
     });
+  return { side: v.resizeTo, sampleRate: a.sampleRate, audioSec: a.durationSec };
 }
 
 /** The synthetic benchmark's folder under `root`, generated on first use (the experiments' naming, so both share it). */
@@ -118,26 +127,25 @@ async function synthManifest(root: string, s: SynthSettings, log: (line: string)
 async function sampleCacheFor(
   root: string,
   manifest: Manifest,
-  opts: OpenDatasetOptions,
+  perClip: number,
+  { side, sampleRate, audioSec }: CacheSizes,
   log: (line: string) => void,
 ): Promise<SampleCache> {
-  const side = opts.model.vision.frontEnd.resizeTo;
-  const { sampleRate, durationSec } = opts.model.audio.frontEnd;
-  const dir = path.resolve(root, "samples", `${manifest.hash.slice(0, 12)}-${side}px-${sampleRate}hz-k${opts.perClip}`);
+  const dir = path.resolve(root, "samples", `${manifest.hash.slice(0, 12)}-${side}px-${sampleRate}hz-k${perClip}`);
   const version = sampleCacheVersion(dir);
   if (version !== null && version !== SAMPLE_CACHE_VERSION) {
     log(`data: ${dir} holds a sample cache of format ${version}; rebuilding it (format ${SAMPLE_CACHE_VERSION})`);
     rmSync(dir, { recursive: true, force: true });
   }
   if (!existsSync(path.join(dir, "index.json")) || !openSampleCache(dir, { allowPartial: true }).index.complete) {
-    log(`data: pre-decoding ${opts.perClip} samples per clip into ${dir}`);
+    log(`data: pre-decoding ${perClip} samples per clip into ${dir}`);
     const built = await buildSampleCache({
       manifest,
       out: dir,
-      perClip: opts.perClip,
+      perClip,
       frameSize: { shortSide: side },
       sampleRate,
-      audioSec: durationSec,
+      audioSec,
       seed: 0,
     });
     log(`data: ${built.samples} samples from ${built.clips} clips in ${built.seconds.toFixed(1)} s`);
@@ -158,7 +166,7 @@ async function sampleCacheFor(
  * ```
  */
 export async function openDataset(opts: OpenDatasetOptions): Promise<DatasetHandle> {
-  checkOptions(opts);
+  const sizes = checkOptions(opts);
   const root = opts.cacheRoot ?? ".cache/l3kit";
   const log = opts.log ?? (() => {});
   const synth = opts.synth ? await synthManifest(root, opts.synth, log) : null;
@@ -166,7 +174,7 @@ export async function openDataset(opts: OpenDatasetOptions): Promise<DatasetHand
   const manifest = await loadManifest(manifestPath);
   if (!manifest.rows.some((r) => r.hasAudio))
     throw new ConfigError("the manifest has no clip with an audio track: AVC needs audio", { subject: manifestPath, reason: "no-audio" });
-  const cache = await sampleCacheFor(root, manifest, opts, log);
+  const cache = await sampleCacheFor(root, manifest, opts.perClip, sizes, log);
   return {
     manifest,
     manifestPath,

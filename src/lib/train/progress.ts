@@ -18,7 +18,7 @@ export interface ProgressOptions {
 
 /**
  * Draws a progress on a terminal (a bar). The library draws none itself: the `l3kit` command installs
- * one (a cli-progress bar, see src/cli/progress.ts) with {@link setProgressDrawer}.
+ * one (a terminal bar, see src/cli/progress.ts) with {@link setProgressDrawer}.
  */
 export type ProgressDrawer = (opts: ProgressOptions & { stream: NodeJS.WriteStream }) => Progress;
 
