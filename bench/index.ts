@@ -26,9 +26,18 @@ import type {
   Timing,
 } from "./common";
 
-/** The benchmark sections (`--only`). */
-export const BENCH_SECTIONS = ["train", "forward", "onnx", "data", "synth", "torch", "leak"] as const;
-export type BenchSection = (typeof BENCH_SECTIONS)[number];
+/** The benchmark sections (`--only`) and what each measures. */
+export const BENCH_SECTION_TABLE = {
+  train: "training-step samples/s per preset: each tfjs backend, the onnx training engine",
+  forward: "forward (inference) samples/s per preset and tfjs backend",
+  onnx: "ONNX export and onnxruntime forward samples/s per preset",
+  data: "the data pipeline: video, sample cache, avcBatches",
+  synth: "synthetic-benchmark generation",
+  torch: "the PyTorch reference (bench/reference/l3net_torch.py), as ratios",
+  leak: "a tensor-leak check over training steps",
+} as const;
+export type BenchSection = keyof typeof BENCH_SECTION_TABLE;
+export const BENCH_SECTIONS = Object.keys(BENCH_SECTION_TABLE) as BenchSection[];
 
 const TFJS_BACKENDS = ["wasm", "cpu", "tensorflow", "tensorflow-gpu"] as const;
 
@@ -409,11 +418,86 @@ export function formatBenchMarkdown(r: BenchReport): string {
   return L.join("\n");
 }
 
+/** Everything a stage of the run reads and records into. */
+interface BenchContext {
+  report: BenchReport;
+  sections: ReadonlySet<BenchSection>;
+  quick: boolean;
+  backends: string[];
+  batch: number;
+  leakSteps: number;
+  threads: number;
+  torchThreads: number;
+  timeoutSec: number;
+  plan: { warmup: number; reps: number; minRepMs: number };
+  log: (line: string) => void;
+  /** The PyTorch reference's python, or why there is none (torch section only). */
+  torch?: { python: string; version: string } | { reason: string };
+  /** The tfjs backends tried so far, with their first result. */
+  backendState: Map<string, TfjsJobResult>;
+  leakDone: boolean;
+}
+
+/**
+ * One stage of the run, in run order: once per preset or once in all, when any of its `sections`
+ * is asked for (an empty list: always).
+ */
+interface BenchStage {
+  name: string;
+  sections: readonly BenchSection[];
+  perPreset: boolean;
+  run(ctx: BenchContext, preset: L3PresetName): Promise<void>;
+}
+
+const BENCH_STAGES: readonly BenchStage[] = [
+  { name: "tfjs backends", sections: ["train", "forward", "leak"], perPreset: true, run: runTfjsStage },
+  { name: "ONNX forward", sections: ["onnx"], perPreset: true, run: runOnnxStage },
+  { name: "onnx training engine", sections: ["train"], perPreset: true, run: runOnnxTrainStage },
+  { name: "PyTorch reference", sections: ["torch"], perPreset: true, run: runTorchStage },
+  { name: "ratios", sections: [], perPreset: true, run: async (ctx, preset) => recordRatios(ctx.report, preset) },
+  { name: "data pipeline", sections: ["data"], perPreset: false, run: runDataStage },
+  { name: "synthetic generation", sections: ["synth"], perPreset: false, run: runSynthStage },
+];
+
+/** Runs a job in a child process with the run's time limit (and `threads` for the engines). */
+function runJob<R extends JobResult>(ctx: BenchContext, job: BenchJob, threads?: number): Promise<R> {
+  return runChild(job, ctx.timeoutSec, ctx.log, threads) as Promise<R>;
+}
+
+/** Records a failed measurement: a note in the report and a line in the log. */
+function recordFailure(ctx: BenchContext, what: string, error: string): void {
+  ctx.report.notes.push(`${what} failed: ${error}`);
+  ctx.log(`  failed: ${error}`);
+}
+
 /**
  * Runs the benchmark and writes `<out>/<date>.json` and `<out>/<date>.md`; prints the Markdown
  * summary. Returns the report.
  */
 export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport> {
+  const ctx = benchContext(opts);
+  const { report, sections } = ctx;
+  const on = (stage: BenchStage) => stage.sections.length === 0 || stage.sections.some((x) => sections.has(x));
+  for (const preset of report.options.presets)
+    for (const stage of BENCH_STAGES) if (stage.perPreset && on(stage)) await stage.run(ctx, preset);
+  for (const stage of BENCH_STAGES) if (!stage.perPreset && on(stage)) await stage.run(ctx, report.options.presets[0] as L3PresetName);
+  const cores = report.machine.cores;
+  if (report.torch?.available && Object.values(report.torch.paramsMatch ?? {}).some((ok) => !ok))
+    report.notes.push("the PyTorch twin's parameter count differs from l3kit's for some preset: its numbers are not comparable");
+  if (os.loadavg()[0]! > cores * 0.5 || report.machine.loadavgStart[0]! > cores * 0.5)
+    report.notes.push(
+      `the machine was busy (load average ${report.machine.loadavgStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at end, ${cores} cores): timings are noisy.`,
+    );
+  report.machine.loadavgEnd = os.loadavg();
+  const md = formatBenchMarkdown(report);
+  await writeJsonAtomic(report.files.json, report);
+  await writeFileAtomic(report.files.md, `${md}\n`);
+  if (opts.print ?? true) process.stdout.write(`${md}\nwritten: ${report.files.json}, ${report.files.md}\n`);
+  return report;
+}
+
+/** Checks the options and makes the run's context: settings, an empty report, the PyTorch python. */
+function benchContext(opts: RunBenchOptions): BenchContext {
   const quick = opts.quick ?? false;
   const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const log = opts.log ?? ((s: string) => process.stderr.write(`${s}\n`));
@@ -438,21 +522,56 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
   const leakSteps = int(opts.leakSteps, quick ? 20 : 100, "leak-steps", 0);
   const threads = int(opts.threads, cores, "threads");
   const torchThreads = int(opts.torchThreads, threads, "torch-threads");
-  const timeoutSec = opts.jobTimeoutSec ?? 1800;
-  const plan = { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 100 : 400 };
-  const outDir = path.resolve(opts.out ?? "bench-results");
+  const options = { sections: [...sections], presets: presets as L3PresetName[], backends, batch, reps, leakSteps, threads, torchThreads };
+  const report = emptyReport(options, quick, cores, path.resolve(opts.out ?? "bench-results"));
+  log(
+    `l3kit bench: ${[...sections].join(", ")} on ${presets.join(", ")}; batch ${batch}, ${reps} reps; ${report.machine.cpuModel}, ${cores} cores, load ${os.loadavg()[0]?.toFixed(2)}`,
+  );
+  const torch = sections.has("torch") ? findTorch(opts.python) : undefined;
+  if (torch) {
+    report.torch =
+      "python" in torch
+        ? {
+            available: true,
+            reason: `${torch.python}: torch ${torch.version}`,
+            python: torch.python,
+            version: torch.version,
+            paramsMatch: {},
+          }
+        : { available: false, reason: torch.reason };
+    if ("version" in torch) report.versions.torch = torch.version;
+  }
+  return {
+    report,
+    sections,
+    quick,
+    backends,
+    batch,
+    leakSteps,
+    threads,
+    torchThreads,
+    timeoutSec: opts.jobTimeoutSec ?? 1800,
+    plan: { warmup: quick ? 1 : 2, reps, minRepMs: quick ? 100 : 400 },
+    log,
+    torch,
+    backendState: new Map(),
+    leakDone: !sections.has("leak"),
+  };
+}
+
+/** A report with the options, the machine and the versions, and no measurements yet. */
+function emptyReport(options: BenchReport["options"], quick: boolean, cores: number, outDir: string): BenchReport {
   const started = new Date();
   const stamp = started
     .toISOString()
     .replace(/:/g, "-")
     .replace(/\.\d+Z$/, "Z");
-
   const report: BenchReport = {
     kind: "l3kit-bench",
     version: 1,
     date: started.toISOString(),
     quick,
-    options: { sections: [...sections], presets: presets as L3PresetName[], backends, batch, reps, leakSteps, threads, torchThreads },
+    options,
     machine: {
       cpuModel: os.cpus()[0]?.model ?? "unknown",
       cores,
@@ -464,7 +583,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     },
     versions: { node: process.versions.node },
     backends: [],
-    flops: Object.fromEntries(presets.map((p) => [p, modelSummary(p as L3PresetName).totals.flops])),
+    flops: Object.fromEntries(options.presets.map((p) => [p, modelSummary(p).totals.flops])),
     train: [],
     forward: [],
     onnx: null,
@@ -487,251 +606,227 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<BenchReport>
     const v = installedVersion(pkg);
     if (v) report.versions[pkg] = v;
   }
-  log(
-    `l3kit bench: ${[...sections].join(", ")} on ${presets.join(", ")}; batch ${batch}, ${reps} reps; ${report.machine.cpuModel}, ${cores} cores, load ${os.loadavg()[0]?.toFixed(2)}`,
-  );
-
-  const wantTfjs = sections.has("train") || sections.has("forward") || sections.has("leak");
-  const backendState = new Map<string, TfjsJobResult>();
-  let leakDone = !sections.has("leak");
-  const torch = sections.has("torch") ? findTorch(opts.python) : undefined;
-  if (torch) {
-    report.torch =
-      "python" in torch
-        ? {
-            available: true,
-            reason: `${torch.python}: torch ${torch.version}`,
-            python: torch.python,
-            version: torch.version,
-            paramsMatch: {},
-          }
-        : { available: false, reason: torch.reason };
-    if ("version" in torch) report.versions.torch = torch.version;
-  }
-
-  for (const preset of presets as L3PresetName[]) {
-    if (wantTfjs) {
-      for (const backend of backends) {
-        const known = backendState.get(backend);
-        if (known && !known.loaded) continue;
-        if (backend === "cpu" && preset === "paper") {
-          report.notes.push("paper on the tfjs cpu backend skipped: its pure-JS kernels take many minutes per batch.");
-          continue;
-        }
-        const leak = !leakDone && preset === "tiny" ? leakSteps : 0;
-        // the pure-JS cpu backend trains very slowly: tiny only, one repetition (none in --quick)
-        const cpuTrain = backend !== "cpu" || (preset === "tiny" && !quick);
-        if (backend === "cpu" && sections.has("train") && !cpuTrain)
-          report.notes.push(
-            `training of ${preset} on the tfjs cpu backend skipped${quick ? " in --quick" : ""}: its pure-JS kernels take minutes per step.`,
-          );
-        const train = sections.has("train") && cpuTrain;
-        const forward = sections.has("forward");
-        const jobPlan = backend === "cpu" ? { ...plan, warmup: 1, reps: Math.min(plan.reps, 2), minRepMs: 0 } : plan;
-        if (!train && !forward && leak === 0) continue;
-        log(
-          `- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`,
-        );
-        let microBatches = train && backend === "wasm" ? wasmMicroBatches(preset, batch) : 1;
-        if (microBatches > 1)
-          report.notes.push(
-            `${preset} on wasm: a training step at batch ${batch} needs more than the 4 GiB wasm32 heap (${mib(activationBytes(preset) * batch)} of forward activations alone); timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
-          );
-        let res = (await runChild(
-          { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, microBatches, ...jobPlan },
-          timeoutSec,
-          log,
-          threads,
-        )) as TfjsJobResult;
-        // A batch whose training step does not fit the backend's heap (wasm32: 4 GiB, e.g. paper at
-        // batch 8) is trained with gradient accumulation over micro-batches: the same update.
-        while (res.error && train && backend === "wasm" && microBatches * 2 <= batch && batch % (microBatches * 2) === 0) {
-          microBatches *= 2;
-          log(`  failed (${res.error.slice(0, 120)}); retrying with ${microBatches} micro-batches of ${batch / microBatches}`);
-          res = (await runChild(
-            { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, microBatches, ...jobPlan },
-            timeoutSec,
-            log,
-            threads,
-          )) as TfjsJobResult;
-          if (!res.error)
-            report.notes.push(
-              `${preset} on ${backend}: a training step at batch ${batch} does not fit the backend's heap; timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
-            );
-        }
-        if (res.error) {
-          report.notes.push(`tfjs ${backend} / ${preset} failed: ${res.error}`);
-          log(`  failed: ${res.error}`);
-          continue;
-        }
-        if (!known) {
-          backendState.set(backend, res);
-          report.backends.push({ name: backend, loaded: res.loaded, reason: res.reason, threads: res.threads, simd: res.simd });
-        }
-        if (!res.loaded) {
-          log(`  not available: ${res.reason}`);
-          continue;
-        }
-        const did = [res.train && "train", res.forward && "forward", res.leak && "leak check"].filter(Boolean).join(" + ");
-        report.memory.push({ job: `tfjs ${backend} / ${preset} ${did}`, peakRssBytes: res.peakRssBytes });
-        if (res.train) {
-          report.train.push({ ...res.train, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
-          log(
-            `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step${res.train.microBatches > 1 ? `, ${res.train.microBatches} micro-batches` : ""})`,
-          );
-        }
-        if (res.forward) {
-          report.forward.push({ ...res.forward, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
-          log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s`);
-        }
-        if (res.leak) {
-          report.leak = res.leak;
-          leakDone = true;
-          log(`  leak check: ${res.leak.tensorsBefore} → ${res.leak.tensorsAfter} tensors over ${res.leak.steps} steps`);
-        }
-      }
-    }
-    if (sections.has("onnx")) {
-      log(`- ONNX / ${preset}: forward`);
-      const res = (await runChild({ kind: "onnx", preset, batch, ...plan }, timeoutSec, log, threads)) as OnnxJobResult;
-      report.onnx ??= { available: res.available ?? false, reason: res.reason ?? res.error ?? "", version: res.version, exports: [] };
-      if (res.error) {
-        report.notes.push(`ONNX / ${preset} failed: ${res.error}`);
-        log(`  failed: ${res.error}`);
-      } else if (res.available && res.forward) {
-        report.onnx.available = true;
-        report.onnx.reason = res.reason;
-        report.versions["onnxruntime-node"] ??= res.version ?? "?";
-        report.onnx.exports.push({ preset, bytes: res.exportBytes ?? 0, exportMs: res.exportMs ?? 0, firstRunMs: res.firstRunMs ?? 0 });
-        report.forward.push({ ...res.forward, preset, engine: "onnx", batch, peakRssBytes: res.peakRssBytes });
-        report.memory.push({ job: `ONNX / ${preset} forward`, peakRssBytes: res.peakRssBytes });
-        log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s (${res.reason})`);
-      } else {
-        log(`  not available: ${res.reason}`);
-      }
-    }
-    if (sections.has("train")) {
-      // the onnx training engine: batch `batch`, and for paper also the paper's 16 per worker (memory)
-      const batches = preset === "paper" && !quick && batch !== 16 ? [batch, 16] : [batch];
-      for (const b of batches) {
-        log(`- onnx training engine / ${preset}: train, batch ${b}`);
-        // RSS over 500 steps where a step is short; paper's seconds-long steps are covered by its peak RSS
-        const rssSteps = b === batch && preset !== "paper" ? (quick ? 20 : 500) : 0;
-        const res = (await runChild(
-          { kind: "onnx-train", preset, batch: b, rssSteps, ...plan },
-          timeoutSec,
-          log,
-          threads,
-        )) as OnnxTrainJobResult;
-        report.memory.push({ job: `onnx train / ${preset}, batch ${b}`, peakRssBytes: res.peakRssBytes });
-        if (res.error || !res.available || !res.train) {
-          report.notes.push(`onnx training / ${preset} (batch ${b}): ${res.error ?? res.reason}`);
-          log(`  ${res.error ? "failed" : "not available"}: ${res.error ?? res.reason}`);
-          continue;
-        }
-        if (b === batch) {
-          report.train.push({ ...res.train, preset, engine: "onnx", batch: b, peakRssBytes: res.peakRssBytes });
-          if (res.copy)
-            report.notes.push(
-              `onnx training / ${preset}: a step reads and writes ${mib(res.copy.bytes)} of parameters, BN statistics and Adam moments; onnxruntime writes the new values straight into the engine's spare buffers (pre-allocated outputs), so nothing is copied; were each copied once, a memcpy of that volume takes ${fmt(res.copy.ms, 2)} ms = ${fmt((100 * res.copy.ms) / res.train.msPerCall, 2)}% of the step.`,
-            );
-          if (res.rss)
-            report.notes.push(
-              `onnx training / ${preset}: RSS ${mib(res.rss.before)} after the timed steps, ${mib(res.rss.after)} after ${res.rss.steps} more (growth ${mib(res.rss.after - res.rss.before)}).`,
-            );
-        }
-        log(
-          `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step), peak RSS ${mib(res.peakRssBytes)}`,
-        );
-      }
-    }
-    if (torch && "python" in torch) {
-      const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter(
-        (x): x is string => !!x,
-      );
-      if (what.length) {
-        log(`- PyTorch / ${preset}: ${what.join(", ")}`);
-        const r = runTorch(torch.python, preset, { batch, ...plan, what, timeoutSec, threads: torchThreads });
-        if (r.error || !r.result) {
-          report.notes.push(`PyTorch / ${preset} failed: ${r.error}`);
-          log(`  failed: ${r.error}`);
-        } else {
-          const t = r.result;
-          const flops = report.flops[preset] as number;
-          if (report.torch) {
-            report.torch.threads = t.threads;
-            (report.torch.paramsMatch as Record<string, boolean>)[preset] = t.params === modelSummary(preset).totals.trainableParams;
-          }
-          if (t.train) {
-            report.train.push({ ...t.train, gflops: (3 * flops * batch) / t.train.msPerCall / 1e6, preset, engine: "torch", batch });
-            log(`  train ${fmt(t.train.samplesPerSec)} samples/s`);
-          }
-          if (t.forward) {
-            report.forward.push({ ...t.forward, gflops: (flops * batch) / t.forward.msPerCall / 1e6, preset, engine: "torch", batch });
-            log(`  forward ${fmt(t.forward.samplesPerSec)} samples/s`);
-          }
-        }
-      }
-    }
-    const sps = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.samplesPerSec;
-    const ratio = (a?: number, b?: number) => (a && b ? a / b : null);
-    const gf = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.gflops;
-    report.ratios.push({
-      preset,
-      trainWasmOverTorch: ratio(sps(report.train, "wasm"), sps(report.train, "torch")),
-      trainOnnxOverTorch: ratio(sps(report.train, "onnx"), sps(report.train, "torch")),
-      trainOnnxOverWasm: ratio(sps(report.train, "onnx"), sps(report.train, "wasm")),
-      onnxTrainOverForwardGflops: ratio(gf(report.train, "onnx"), gf(report.forward, "onnx")),
-      onnxForwardOverTorch: ratio(sps(report.forward, "onnx"), sps(report.forward, "torch")),
-      wasmForwardOverTorch: ratio(sps(report.forward, "wasm"), sps(report.forward, "torch")),
-    });
-  }
-
-  if (sections.has("data")) {
-    const preset: L3PresetName = presets.includes("lite") ? "lite" : (presets[0] as L3PresetName);
-    log(`- data pipeline (${preset} transforms)`);
-    const res = (await runChild(
-      { kind: "data", preset, batch, clips: quick ? 4 : 12, samples: quick ? 16 : 64, reps },
-      timeoutSec,
-      log,
-    )) as DataJobResult;
-    if (res.error) {
-      report.notes.push(`data pipeline failed: ${res.error}`);
-      log(`  failed: ${res.error}`);
-    } else {
-      const { kind: _k, loadavg: _l, ...rest } = res;
-      report.data = rest;
-      report.memory.push({ job: "data pipeline", peakRssBytes: res.peakRssBytes });
-      log(
-        `  video ${fmt(res.videoReadSamples?.samplesPerSec)} samples/s, cache getSample ${fmt(res.cacheGetSample?.samplesPerSec)}, cache avcBatches ${fmt(res.cacheAvcBatches?.samplesPerSec)}`,
-      );
-    }
-  }
-  if (sections.has("synth")) {
-    log("- synthetic generation");
-    const res = (await runChild(
-      { kind: "synth", tinyClips: quick ? 4 : 24, defaultClips: quick ? 1 : 4 },
-      timeoutSec,
-      log,
-    )) as SynthJobResult;
-    if (res.error) {
-      report.notes.push(`synthetic generation failed: ${res.error}`);
-      log(`  failed: ${res.error}`);
-    } else {
-      report.synth = res.profiles;
-      log(`  ${res.profiles.map((p) => `${p.profile} ${fmt(p.clipsPerSec, 2)} clips/s`).join(", ")}`);
-    }
-  }
-  if (report.torch?.available && Object.values(report.torch.paramsMatch ?? {}).some((ok) => !ok))
-    report.notes.push("the PyTorch twin's parameter count differs from l3kit's for some preset: its numbers are not comparable");
-  if (os.loadavg()[0]! > cores * 0.5 || report.machine.loadavgStart[0]! > cores * 0.5)
-    report.notes.push(
-      `the machine was busy (load average ${report.machine.loadavgStart[0]?.toFixed(2)} at start, ${os.loadavg()[0]?.toFixed(2)} at end, ${cores} cores): timings are noisy.`,
-    );
-  report.machine.loadavgEnd = os.loadavg();
-  const md = formatBenchMarkdown(report);
-  await writeJsonAtomic(report.files.json, report);
-  await writeFileAtomic(report.files.md, `${md}\n`);
-  if (opts.print ?? true) process.stdout.write(`${md}\nwritten: ${report.files.json}, ${report.files.md}\n`);
   return report;
+}
+
+/** Training, forward and the leak check of one preset on every tfjs backend. */
+async function runTfjsStage(ctx: BenchContext, preset: L3PresetName): Promise<void> {
+  const { report, sections, quick, batch } = ctx;
+  for (const backend of ctx.backends) {
+    const known = ctx.backendState.get(backend);
+    if (known && !known.loaded) continue;
+    if (backend === "cpu" && preset === "paper") {
+      report.notes.push("paper on the tfjs cpu backend skipped: its pure-JS kernels take many minutes per batch.");
+      continue;
+    }
+    const leak = !ctx.leakDone && preset === "tiny" ? ctx.leakSteps : 0;
+    // the pure-JS cpu backend trains very slowly: tiny only, one repetition (none in --quick)
+    const cpuTrain = backend !== "cpu" || (preset === "tiny" && !quick);
+    if (backend === "cpu" && sections.has("train") && !cpuTrain)
+      report.notes.push(
+        `training of ${preset} on the tfjs cpu backend skipped${quick ? " in --quick" : ""}: its pure-JS kernels take minutes per step.`,
+      );
+    const train = sections.has("train") && cpuTrain;
+    const forward = sections.has("forward");
+    const jobPlan = backend === "cpu" ? { ...ctx.plan, warmup: 1, reps: Math.min(ctx.plan.reps, 2), minRepMs: 0 } : ctx.plan;
+    if (!train && !forward && leak === 0) continue;
+    ctx.log(
+      `- tfjs ${backend} / ${preset}: ${[train && "train", forward && "forward", leak && `leak (${leak} steps)`].filter(Boolean).join(", ")}`,
+    );
+    let microBatches = train && backend === "wasm" ? wasmMicroBatches(preset, batch) : 1;
+    if (microBatches > 1)
+      report.notes.push(
+        `${preset} on wasm: a training step at batch ${batch} needs more than the 4 GiB wasm32 heap (${mib(activationBytes(preset) * batch)} of forward activations alone); timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
+      );
+    const job = () =>
+      runJob<TfjsJobResult>(
+        ctx,
+        { kind: "tfjs", backend, preset, batch, train, forward, leakSteps: leak, microBatches, ...jobPlan },
+        ctx.threads,
+      );
+    let res = await job();
+    // A batch whose training step does not fit the backend's heap (wasm32: 4 GiB, e.g. paper at
+    // batch 8) is trained with gradient accumulation over micro-batches: the same update.
+    while (res.error && train && backend === "wasm" && microBatches * 2 <= batch && batch % (microBatches * 2) === 0) {
+      microBatches *= 2;
+      ctx.log(`  failed (${res.error.slice(0, 120)}); retrying with ${microBatches} micro-batches of ${batch / microBatches}`);
+      res = await job();
+      if (!res.error)
+        report.notes.push(
+          `${preset} on ${backend}: a training step at batch ${batch} does not fit the backend's heap; timed with gradient accumulation over ${microBatches} micro-batches of ${batch / microBatches} (the same update).`,
+        );
+    }
+    if (res.error) {
+      recordFailure(ctx, `tfjs ${backend} / ${preset}`, res.error);
+      continue;
+    }
+    if (!known) {
+      ctx.backendState.set(backend, res);
+      report.backends.push({ name: backend, loaded: res.loaded, reason: res.reason, threads: res.threads, simd: res.simd });
+    }
+    if (!res.loaded) {
+      ctx.log(`  not available: ${res.reason}`);
+      continue;
+    }
+    recordTfjsResult(ctx, preset, backend, res);
+  }
+}
+
+/** A loaded tfjs backend's training, forward and leak-check results, into the report. */
+function recordTfjsResult(ctx: BenchContext, preset: L3PresetName, backend: string, res: TfjsJobResult): void {
+  const { report, batch, log } = ctx;
+  const did = [res.train && "train", res.forward && "forward", res.leak && "leak check"].filter(Boolean).join(" + ");
+  report.memory.push({ job: `tfjs ${backend} / ${preset} ${did}`, peakRssBytes: res.peakRssBytes });
+  if (res.train) {
+    report.train.push({ ...res.train, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
+    log(
+      `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step${res.train.microBatches > 1 ? `, ${res.train.microBatches} micro-batches` : ""})`,
+    );
+  }
+  if (res.forward) {
+    report.forward.push({ ...res.forward, preset, engine: backend, batch, peakRssBytes: res.peakRssBytes });
+    log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s`);
+  }
+  if (res.leak) {
+    report.leak = res.leak;
+    ctx.leakDone = true;
+    log(`  leak check: ${res.leak.tensorsBefore} → ${res.leak.tensorsAfter} tensors over ${res.leak.steps} steps`);
+  }
+}
+
+/** ONNX export and onnxruntime forward of one preset. */
+async function runOnnxStage(ctx: BenchContext, preset: L3PresetName): Promise<void> {
+  const { report, batch } = ctx;
+  ctx.log(`- ONNX / ${preset}: forward`);
+  const res = await runJob<OnnxJobResult>(ctx, { kind: "onnx", preset, batch, ...ctx.plan }, ctx.threads);
+  report.onnx ??= { available: res.available ?? false, reason: res.reason ?? res.error ?? "", version: res.version, exports: [] };
+  if (res.error) {
+    recordFailure(ctx, `ONNX / ${preset}`, res.error);
+  } else if (res.available && res.forward) {
+    report.onnx.available = true;
+    report.onnx.reason = res.reason;
+    report.versions["onnxruntime-node"] ??= res.version ?? "?";
+    report.onnx.exports.push({ preset, bytes: res.exportBytes ?? 0, exportMs: res.exportMs ?? 0, firstRunMs: res.firstRunMs ?? 0 });
+    report.forward.push({ ...res.forward, preset, engine: "onnx", batch, peakRssBytes: res.peakRssBytes });
+    report.memory.push({ job: `ONNX / ${preset} forward`, peakRssBytes: res.peakRssBytes });
+    ctx.log(`  forward ${fmt(res.forward.samplesPerSec)} samples/s (${res.reason})`);
+  } else {
+    ctx.log(`  not available: ${res.reason}`);
+  }
+}
+
+/** The onnx training engine on one preset: batch `batch`, and for paper also the paper's 16 per worker (memory). */
+async function runOnnxTrainStage(ctx: BenchContext, preset: L3PresetName): Promise<void> {
+  const { report, batch, quick } = ctx;
+  const batches = preset === "paper" && !quick && batch !== 16 ? [batch, 16] : [batch];
+  for (const b of batches) {
+    ctx.log(`- onnx training engine / ${preset}: train, batch ${b}`);
+    // RSS over 500 steps where a step is short; paper's seconds-long steps are covered by its peak RSS
+    const rssSteps = b === batch && preset !== "paper" ? (quick ? 20 : 500) : 0;
+    const res = await runJob<OnnxTrainJobResult>(ctx, { kind: "onnx-train", preset, batch: b, rssSteps, ...ctx.plan }, ctx.threads);
+    report.memory.push({ job: `onnx train / ${preset}, batch ${b}`, peakRssBytes: res.peakRssBytes });
+    if (res.error || !res.available || !res.train) {
+      report.notes.push(`onnx training / ${preset} (batch ${b}): ${res.error ?? res.reason}`);
+      ctx.log(`  ${res.error ? "failed" : "not available"}: ${res.error ?? res.reason}`);
+      continue;
+    }
+    if (b === batch) {
+      report.train.push({ ...res.train, preset, engine: "onnx", batch: b, peakRssBytes: res.peakRssBytes });
+      if (res.copy)
+        report.notes.push(
+          `onnx training / ${preset}: a step reads and writes ${mib(res.copy.bytes)} of parameters, BN statistics and Adam moments; onnxruntime writes the new values straight into the engine's spare buffers (pre-allocated outputs), so nothing is copied; were each copied once, a memcpy of that volume takes ${fmt(res.copy.ms, 2)} ms = ${fmt((100 * res.copy.ms) / res.train.msPerCall, 2)}% of the step.`,
+        );
+      if (res.rss)
+        report.notes.push(
+          `onnx training / ${preset}: RSS ${mib(res.rss.before)} after the timed steps, ${mib(res.rss.after)} after ${res.rss.steps} more (growth ${mib(res.rss.after - res.rss.before)}).`,
+        );
+    }
+    ctx.log(
+      `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step), peak RSS ${mib(res.peakRssBytes)}`,
+    );
+  }
+}
+
+/** The PyTorch reference's training and forward on one preset, when a python with torch was found. */
+async function runTorchStage(ctx: BenchContext, preset: L3PresetName): Promise<void> {
+  const { report, sections, batch, torch } = ctx;
+  if (!torch || !("python" in torch)) return;
+  const what = [sections.has("train") && "train", (sections.has("forward") || sections.has("onnx")) && "forward"].filter(
+    (x): x is string => !!x,
+  );
+  if (!what.length) return;
+  ctx.log(`- PyTorch / ${preset}: ${what.join(", ")}`);
+  const r = runTorch(torch.python, preset, { batch, ...ctx.plan, what, timeoutSec: ctx.timeoutSec, threads: ctx.torchThreads });
+  if (r.error || !r.result) {
+    recordFailure(ctx, `PyTorch / ${preset}`, r.error as string);
+    return;
+  }
+  const t = r.result;
+  const flops = report.flops[preset] as number;
+  if (report.torch) {
+    report.torch.threads = t.threads;
+    (report.torch.paramsMatch as Record<string, boolean>)[preset] = t.params === modelSummary(preset).totals.trainableParams;
+  }
+  if (t.train) {
+    report.train.push({ ...t.train, gflops: (3 * flops * batch) / t.train.msPerCall / 1e6, preset, engine: "torch", batch });
+    ctx.log(`  train ${fmt(t.train.samplesPerSec)} samples/s`);
+  }
+  if (t.forward) {
+    report.forward.push({ ...t.forward, gflops: (flops * batch) / t.forward.msPerCall / 1e6, preset, engine: "torch", batch });
+    ctx.log(`  forward ${fmt(t.forward.samplesPerSec)} samples/s`);
+  }
+}
+
+/** l3kit ÷ PyTorch (and onnx ÷ wasm) samples/s of one preset, from the rows recorded so far. */
+function recordRatios(report: BenchReport, preset: L3PresetName): void {
+  const sps = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.samplesPerSec;
+  const ratio = (a?: number, b?: number) => (a && b ? a / b : null);
+  const gf = (rows: BenchRow[], engine: string) => rows.find((x) => x.preset === preset && x.engine === engine)?.gflops;
+  report.ratios.push({
+    preset,
+    trainWasmOverTorch: ratio(sps(report.train, "wasm"), sps(report.train, "torch")),
+    trainOnnxOverTorch: ratio(sps(report.train, "onnx"), sps(report.train, "torch")),
+    trainOnnxOverWasm: ratio(sps(report.train, "onnx"), sps(report.train, "wasm")),
+    onnxTrainOverForwardGflops: ratio(gf(report.train, "onnx"), gf(report.forward, "onnx")),
+    onnxForwardOverTorch: ratio(sps(report.forward, "onnx"), sps(report.forward, "torch")),
+    wasmForwardOverTorch: ratio(sps(report.forward, "wasm"), sps(report.forward, "torch")),
+  });
+}
+
+/** The data pipeline with the lite transforms (or the first preset's). */
+async function runDataStage(ctx: BenchContext): Promise<void> {
+  const { report, quick } = ctx;
+  const presets = report.options.presets;
+  const preset: L3PresetName = presets.includes("lite") ? "lite" : (presets[0] as L3PresetName);
+  ctx.log(`- data pipeline (${preset} transforms)`);
+  const res = await runJob<DataJobResult>(ctx, {
+    kind: "data",
+    preset,
+    batch: ctx.batch,
+    clips: quick ? 4 : 12,
+    samples: quick ? 16 : 64,
+    reps: report.options.reps,
+  });
+  if (res.error) {
+    recordFailure(ctx, "data pipeline", res.error);
+    return;
+  }
+  const { kind: _k, loadavg: _l, ...rest } = res;
+  report.data = rest;
+  report.memory.push({ job: "data pipeline", peakRssBytes: res.peakRssBytes });
+  ctx.log(
+    `  video ${fmt(res.videoReadSamples?.samplesPerSec)} samples/s, cache getSample ${fmt(res.cacheGetSample?.samplesPerSec)}, cache avcBatches ${fmt(res.cacheAvcBatches?.samplesPerSec)}`,
+  );
+}
+
+/** Synthetic generation: clips/s of the tiny and default profiles. */
+async function runSynthStage(ctx: BenchContext): Promise<void> {
+  ctx.log("- synthetic generation");
+  const res = await runJob<SynthJobResult>(ctx, { kind: "synth", tinyClips: ctx.quick ? 4 : 24, defaultClips: ctx.quick ? 1 : 4 });
+  if (res.error) {
+    recordFailure(ctx, "synthetic generation", res.error);
+    return;
+  }
+  ctx.report.synth = res.profiles;
+  ctx.log(`  ${res.profiles.map((p) => `${p.profile} ${fmt(p.clipsPerSec, 2)} clips/s`).join(", ")}`);
 }
