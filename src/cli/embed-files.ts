@@ -6,15 +6,13 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { encodeNpy, VIDEO_EXTENSIONS } from "../lib/media";
 import {
-  type EmbeddingLayer,
-  type EmbeddingPooling,
-  type Embeddings,
+  type EmbedVideoOptions,
   embedVideo,
-  type InferenceEngineChoice,
   type L3Net,
   loadModel,
   resolveEmbeddingLayer,
   resolvePooling,
+  type TimedEmbeddings,
 } from "../lib/models";
 import { encodeNpz } from "../lib/models/npz";
 import { ConfigError, checkWritableDir, errorMessage, L3kitError, writeFileAtomic, writeJsonAtomic } from "../lib/util";
@@ -22,8 +20,8 @@ import { ConfigError, checkWritableDir, errorMessage, L3kitError, writeFileAtomi
 /** Output formats of {@link embedCommand}. */
 export type EmbedFormat = "json" | "npy" | "npz";
 
-/** Options of {@link embedCommand} (the `l3kit embed` CLI). */
-export interface EmbedCommandOptions {
+/** Options of {@link embedCommand} (the `l3kit embed` CLI): {@link embedVideo}'s, and the files, model and outputs. */
+export interface EmbedCommandOptions extends EmbedVideoOptions {
   files: string[];
   /** A saved model folder (see `saveModel`) or a model already in memory. */
   checkpoint: string | L3Net;
@@ -36,16 +34,6 @@ export interface EmbedCommandOptions {
    * Default json.
    */
   format?: EmbedFormat;
-  hopSec?: number;
-  frameHopSec?: number;
-  /** Audio pooling (default "global"). */
-  pooling?: EmbeddingPooling;
-  visionPooling?: EmbeddingPooling;
-  /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu". */
-  layer?: EmbeddingLayer;
-  batchSize?: number;
-  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
-  engine?: InferenceEngineChoice;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -107,7 +95,8 @@ function uniqueStem(file: string, used: Set<string>): string {
   return stem;
 }
 
-const toRows = (e: Embeddings): number[][] => e.timestamps.map((_, i) => Array.from(e.embeddings.subarray(i * e.dim, (i + 1) * e.dim)));
+const toRows = (e: TimedEmbeddings): number[][] =>
+  Array.from({ length: e.count }, (_, i) => Array.from(e.embeddings.subarray(i * e.dim, (i + 1) * e.dim)));
 
 /**
  * Embeds each file and writes its outputs (atomically) to `out`. A file that cannot be read is reported
@@ -141,6 +130,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
           layer,
           batchSize: opts.batchSize,
           engine: opts.engine,
+          maxFrames: opts.maxFrames,
         });
         const outputs: string[] = [];
         if (format === "json") {
@@ -169,8 +159,8 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
             ["vision", r.vision],
           ] as const) {
             if (!e) continue;
-            arrays[`${k}_embedding`] = { data: e.embeddings, shape: [e.timestamps.length, e.dim] };
-            arrays[`${k}_timestamps`] = { data: Float64Array.from(e.timestamps), shape: [e.timestamps.length] };
+            arrays[`${k}_embedding`] = { data: e.embeddings, shape: [e.count, e.dim] };
+            arrays[`${k}_timestamps`] = { data: Float64Array.from(e.timestamps), shape: [e.count] };
           }
           if (format === "npz") {
             const p = path.join(opts.out, `${stem}.npz`);
@@ -184,7 +174,7 @@ export async function embedCommand(opts: EmbedCommandOptions): Promise<EmbedComm
             }
           }
         }
-        report.written.push({ file, outputs, audioWindows: r.audio?.timestamps.length ?? 0, frames: r.vision?.timestamps.length ?? 0 });
+        report.written.push({ file, outputs, audioWindows: r.audio?.count ?? 0, frames: r.vision?.count ?? 0 });
         log(`${file}: ${outputs.map((o) => path.basename(o)).join(", ")}`);
       } catch (err) {
         const reason = err instanceof L3kitError ? err.reason : "error";

@@ -1,7 +1,22 @@
 import type { Command } from "commander";
+import type { EmbeddingPooling, EmbedVideoOptions } from "../lib/models";
+import type { EmbedFormat } from "./embed-files";
 import { ALLOW_FAILURES_HELP, finishBatch, numArg, withBackend } from "./shared";
 
-function poolingArg(v: string): "global" | "grid" | number {
+/** The parsed flags: the library's pooling and layer options as they are, and the flags named for the CLI. */
+type EmbedFlags = Required<Pick<EmbedVideoOptions, "pooling" | "visionPooling" | "layer">> & {
+  checkpoint: string;
+  out: string;
+  format: EmbedFormat;
+  /** The library's `hopSec`, `frameHopSec` and `batchSize`, named as the flags. */
+  hop: number;
+  frameHop: number;
+  batch: number;
+  backend: string;
+  allowFailures?: boolean;
+};
+
+function poolingArg(v: string): EmbeddingPooling {
   if (v === "global" || v === "grid") return v;
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--pooling must be global, grid or a dimension such as 512 or 6144, got '${v}'`);
@@ -35,44 +50,26 @@ export function registerEmbedCommand(program: Command): void {
       )
       .option("--batch <n>", "windows per forward pass", numArg("--batch"), 32)
       .option("--allow-failures", ALLOW_FAILURES_HELP),
-  ).action(
-    async (
-      files: string[],
-      opts: {
-        checkpoint: string;
-        out: string;
-        format: string;
-        hop: number;
-        frameHop: number;
-        pooling: "global" | "grid" | number;
-        visionPooling: "global" | "grid" | number;
-        layer: string;
-        batch: number;
-        backend: string;
-        allowFailures?: boolean;
-      },
-    ) => {
-      const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
-      await initBackend({ backend: parseBackendName(opts.backend) });
-      const { embedCommand } = require("./embed-files") as typeof import("./embed-files");
-      const report = await embedCommand({
-        files,
-        checkpoint: opts.checkpoint,
-        out: opts.out,
-        format: opts.format as "json" | "npy" | "npz",
-        hopSec: opts.hop,
-        frameHopSec: opts.frameHop,
-        pooling: opts.pooling,
-        visionPooling: opts.visionPooling,
-        layer: opts.layer as "conv" | "relu",
-        batchSize: opts.batch,
-        log: (line) => console.error(line),
-      });
-      for (const w of report.written)
-        console.log(`${w.file}: ${w.audioWindows} audio windows, ${w.frames} frames → ${w.outputs.join(", ")}`);
-      for (const f of report.failed) console.log(`${f.file}: FAILED (${f.reason}) ${f.error}`);
-      console.log(`embed: ${report.written.length} written, ${report.failed.length} failed`);
-      finishBatch("file(s)", report.failed.length, report.written.length + report.failed.length, opts.allowFailures);
-    },
-  );
+  ).action(async (files: string[], opts: EmbedFlags) => {
+    const { initBackend, parseBackendName } = require("../lib/backend") as typeof import("../lib/backend");
+    await initBackend({ backend: parseBackendName(opts.backend) });
+    const { embedCommand } = require("./embed-files") as typeof import("./embed-files");
+    const report = await embedCommand({
+      files,
+      checkpoint: opts.checkpoint,
+      out: opts.out,
+      format: opts.format,
+      hopSec: opts.hop,
+      frameHopSec: opts.frameHop,
+      pooling: opts.pooling,
+      visionPooling: opts.visionPooling,
+      layer: opts.layer,
+      batchSize: opts.batch,
+      log: (line) => console.error(line),
+    });
+    for (const w of report.written) console.log(`${w.file}: ${w.audioWindows} audio windows, ${w.frames} frames → ${w.outputs.join(", ")}`);
+    for (const f of report.failed) console.log(`${f.file}: FAILED (${f.reason}) ${f.error}`);
+    console.log(`embed: ${report.written.length} written, ${report.failed.length} failed`);
+    finishBatch("file(s)", report.failed.length, report.written.length + report.failed.length, opts.allowFailures);
+  });
 }

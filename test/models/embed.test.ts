@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs";
+import { embedCommand } from "../../src/cli/embed-files";
 import { type RgbFrame, readAudio, readNpy } from "../../src/lib/media";
 import {
   audioWindowPlan,
@@ -14,7 +15,6 @@ import {
   resampleAudio,
   saveModel,
 } from "../../src/lib/models";
-import { embedCommand } from "../../src/cli/embed-files";
 import { L3kitError, Rng } from "../../src/lib/util";
 import { frameToFloat } from "../../src/lib/vision";
 import { needsRealdata, realdata, tempDir } from "../helpers";
@@ -108,6 +108,18 @@ describe("embeddings", () => {
     await assert.rejects(embedAudio(model, new Float32Array(0), 16000), (e: unknown) => e instanceof L3kitError && e.reason === "empty");
   });
 
+  test("every modality answers alike: embeddings, dim and count; audio windows add timestamps, images have none", async () => {
+    const audio = await embedAudio(model, new Float32Array(24000).fill(0.1), 16000, { hopSec: 0.5 });
+    assert.deepEqual(Object.keys(audio).sort(), ["count", "dim", "embeddings", "timestamps"]);
+    assert.equal(audio.count, audio.timestamps.length);
+    assert.equal(audio.embeddings.length, audio.count * audio.dim);
+    const frame: RgbFrame = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(90) };
+    const image = await embedImage(model, [frame, frame, frame]);
+    assert.deepEqual(Object.keys(image).sort(), ["count", "dim", "embeddings"]);
+    assert.equal(image.embeddings.length, image.count * image.dim);
+    assert.equal(image.count, 3);
+  });
+
   test("embedImage resizes and centre-crops; size×size frames go in as they are", async () => {
     const rng = new Rng(3);
     const frame = (w: number, h: number): RgbFrame => ({
@@ -137,6 +149,8 @@ describe("embeddings", () => {
     assert.ok(r.audio.timestamps.length >= 6 && r.audio.timestamps.length <= 7, String(r.audio.timestamps));
     assert.equal(r.audio.timestamps[1], 0.1);
     assert.deepEqual(r.vision.timestamps, [0, 0.5, 1]);
+    assert.equal(r.vision.count, 3);
+    assert.equal(r.audio.count, r.audio.timestamps.length);
     assert.equal(r.vision.embeddings.length, 3 * 64);
     assert.ok(r.vision.embeddings.every(Number.isFinite));
     // frames 0 and 1 s differ

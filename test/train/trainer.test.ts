@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import type { SampleCache } from "../../src/lib/data";
+import { type AvcBatch, AvcPairSampler, type SampleCache } from "../../src/lib/data";
 import { buildL3Net, getL3Weights } from "../../src/lib/models";
 import {
   DEFAULT_TRAIN_CONFIG,
   type StepInfo,
   splitSource,
   type TrainAvcConfig,
-  type Trainer,
+  Trainer,
   type TrainerCallback,
   trainAvc,
   validateTrainConfig,
@@ -205,8 +205,6 @@ test("summary.json lists only the checkpoints that still exist after pruning", a
 });
 
 test("the Trainer reads one pipeline: its batches are the sampler's epochs in order, across epoch boundaries", async () => {
-  const { AvcPairSampler } = await import("../../src/lib/data");
-  const { Trainer } = await import("../../src/lib/train");
   const train = cache.subset("train");
   const config = { ...DEFAULT_TRAIN_CONFIG, ...CONFIG, steps: 7, batchSize: 4, pairsPerEpoch: 8, valPairs: 0 } as TrainAvcConfig;
   validateTrainConfig(config);
@@ -214,7 +212,7 @@ test("the Trainer reads one pipeline: its batches are the sampler's epochs in or
   const engine = {
     name: "tfjs" as const,
     reason: "records the batches",
-    step: async (b: import("../../src/lib/data").AvcBatch) => {
+    step: async (b: AvcBatch) => {
       for (const p of b.pairs) seen.push({ epoch: p.epoch, index: p.index, frame: p.frame.sample, audio: p.audio.sample });
       return { loss: 0.5, accuracy: 0.5 };
     },

@@ -29,25 +29,42 @@ import { resampleAudio } from "./resample";
  */
 export type EmbeddingPooling = "global" | "grid" | number;
 
-/** Embeddings of one modality: `embeddings` is row-major count × dim. */
+/**
+ * What every embedding call answers, whatever the modality: `count` rows of `dim` values, row-major
+ * in `embeddings` (one row per image, video frame or audio window). {@link embedImage} gives this;
+ * modalities with time add `timestamps` ({@link TimedEmbeddings}), as OpenL3's `get_audio_embedding`
+ * returns (emb, ts) and its `get_image_embedding` emb alone.
+ */
 export interface Embeddings {
-  timestamps: number[];
   embeddings: Float32Array;
   dim: number;
+  count: number;
 }
 
-/** Options of {@link embedAudio}. */
-export interface EmbedAudioOptions {
-  /** Seconds between windows (default 0.1). */
-  hopSec?: number;
+/**
+ * Embeddings along time ({@link embedAudio}, and both streams of {@link embedVideo}): `timestamps[i]`
+ * is row i's time in seconds (an audio window's centre, with `center`; a frame's time).
+ */
+export interface TimedEmbeddings extends Embeddings {
+  timestamps: number[];
+}
+
+/** Options every embedding call takes. */
+export interface EmbedOptions {
   /** Default "global". */
   pooling?: EmbeddingPooling;
   /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
   layer?: EmbeddingLayer;
-  /** Windows per forward pass (default 32). */
+  /** Inputs (windows or frames) per forward pass (default 32). */
   batchSize?: number;
   /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
   engine?: InferenceEngineChoice;
+}
+
+/** Options of {@link embedAudio}. */
+export interface EmbedAudioOptions extends EmbedOptions {
+  /** Seconds between windows (default 0.1). */
+  hopSec?: number;
   /** Centre the first window on t = 0 (default true, as OpenL3). */
   center?: boolean;
 }
@@ -132,7 +149,7 @@ export async function embedAudio(
   samples: Float32Array,
   sampleRate: number,
   opts: EmbedAudioOptions = {},
-): Promise<Embeddings> {
+): Promise<TimedEmbeddings> {
   const fe = model.config.audio.frontEnd;
   const hopSec = opts.hopSec ?? 0.1;
   if (!(hopSec > 0) || !Number.isFinite(hopSec))
@@ -166,28 +183,17 @@ export async function embedAudio(
     out.set(await towerEmbed(model, "audio", batch, [nb, bins, frames, 1], kind, layer, opts.engine), b0 * dim);
   }
   const timestamps = Array.from({ length: plan.count }, (_, i) => roundTime(i * hopSec));
-  return { timestamps, embeddings: out, dim };
+  return { embeddings: out, dim, count: plan.count, timestamps };
 }
 
-/** Options of {@link embedImage}. */
-export interface EmbedImageOptions {
-  pooling?: EmbeddingPooling;
-  /** The layer pooled: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
-  layer?: EmbeddingLayer;
-  batchSize?: number;
-  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
-  engine?: InferenceEngineChoice;
-}
+/** Options of {@link embedImage}: those of every embedding call. */
+export type EmbedImageOptions = EmbedOptions;
 
 /**
  * Vision embeddings of decoded frames (any size: the short side is resized to the config's `resizeTo`
  * and the centre `size` crop is taken; frames already size×size are used as they are).
  */
-export async function embedImage(
-  model: L3Net,
-  frames: RgbFrame | RgbFrame[],
-  opts: EmbedImageOptions = {},
-): Promise<{ embeddings: Float32Array; dim: number; count: number }> {
+export async function embedImage(model: L3Net, frames: RgbFrame | RgbFrame[], opts: EmbedImageOptions = {}): Promise<Embeddings> {
   const list = Array.isArray(frames) ? frames : [frames];
   const { kind, dim } = resolvePooling(model, "vision", opts.pooling);
   const layer = resolveEmbeddingLayer(opts.layer, model.config.vision);
@@ -204,21 +210,15 @@ export async function embedImage(
   return { embeddings: out, dim, count: list.length };
 }
 
-/** Options of {@link embedVideo}. */
-export interface EmbedVideoOptions {
-  /** Seconds between audio windows (default 0.1). */
-  hopSec?: number;
+/**
+ * Options of {@link embedVideo}: those of {@link embedAudio} for the audio windows (`pooling` is the
+ * audio's; `layer` is pooled by both towers), and the frames' own.
+ */
+export interface EmbedVideoOptions extends Omit<EmbedAudioOptions, "center"> {
   /** Seconds between embedded frames (default 1); frames at 0, hop, 2·hop, … before the end. */
   frameHopSec?: number;
-  /** Audio pooling (default "global"). */
-  pooling?: EmbeddingPooling;
   /** Vision pooling (default "global"). */
   visionPooling?: EmbeddingPooling;
-  /** The layer both towers pool: "conv" (default; L³ / OpenL3) or "relu" (see {@link EMBEDDING_LAYERS}). */
-  layer?: EmbeddingLayer;
-  batchSize?: number;
-  /** Forward engine: "auto" (default: onnxruntime-node when it loads, else tfjs), "onnx", "tfjs", or a runner of this model. */
-  engine?: InferenceEngineChoice;
   /** Most frames to embed (default 100000), a guard against a wrong frame hop. */
   maxFrames?: number;
 }
@@ -227,8 +227,8 @@ export interface EmbedVideoOptions {
 export interface VideoEmbeddings {
   path: string;
   durationSec: number;
-  audio: Embeddings | null;
-  vision: Embeddings | null;
+  audio: TimedEmbeddings | null;
+  vision: TimedEmbeddings | null;
 }
 
 /** Embeds a video (or audio-only) file: audio windows every `hopSec`, frames every `frameHopSec`. */
@@ -241,7 +241,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
   resolveEmbeddingLayer(opts.layer, model.config.audio);
   const info = await probeMedia(file);
   if (!info.audio && !info.video) throw new L3kitError("the file has neither audio nor video", { subject: file, reason: "no-streams" });
-  let audio: Embeddings | null = null;
+  let audio: TimedEmbeddings | null = null;
   if (info.audio) {
     const clip = await readAudio(file, { sampleRate: model.config.audio.frontEnd.sampleRate });
     audio = await embedAudio(model, clip.samples, clip.sampleRate, {
@@ -252,7 +252,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
       engine: opts.engine,
     });
   }
-  let vision: Embeddings | null = null;
+  let vision: TimedEmbeddings | null = null;
   if (info.video) {
     const times: number[] = [];
     const maxFrames = opts.maxFrames ?? 100000;
@@ -267,7 +267,7 @@ export async function embedVideo(model: L3Net, file: string, opts: EmbedVideoOpt
       const e = await embedImage(model, frames, { pooling: kind, layer: opts.layer, batchSize, engine: opts.engine });
       out.set(e.embeddings, b0 * dim);
     }
-    vision = { timestamps: times, embeddings: out, dim };
+    vision = { embeddings: out, dim, count: times.length, timestamps: times };
   }
   return { path: file, durationSec: info.durationSec, audio, vision };
 }
