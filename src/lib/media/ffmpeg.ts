@@ -3,15 +3,14 @@
  * ffprobe), the bounded process pool, and one runner that streams ffmpeg's stdout into a Buffer,
  * enforces a timeout by killing the process, and turns ffmpeg's stderr into a {@link MediaError}.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PassThrough } from "node:stream";
 import ffmpeg from "fluent-ffmpeg";
 import { Pool } from "../util";
 import { MediaError, type MediaErrorReason } from "./errors";
+import { spawnMedia } from "./launcher";
 
 /** Default per-call timeout. */
 export const DEFAULT_MEDIA_TIMEOUT_MS = 60_000;
@@ -191,85 +190,95 @@ export interface FfmpegRunOptions {
 }
 
 /**
+ * The command line fluent-ffmpeg builds for `cmd` with its output piped to stdout. l3kit uses
+ * fluent-ffmpeg to build commands and starts them itself through {@link spawnMedia} (fluent-ffmpeg
+ * forks from this process, see launcher.ts); `_getArguments` is the builder its own `run` uses
+ * (fluent-ffmpeg 2.1.3, pinned; test/media/launcher.test.ts checks a command's arguments).
+ */
+export function fluentArguments(cmd: ffmpeg.FfmpegCommand): string[] {
+  cmd.output("pipe:1");
+  return (cmd as unknown as { _getArguments(): string[] })._getArguments();
+}
+
+/** Splits a process's stderr into lines as fluent-ffmpeg did (\r\n, \r or \n). */
+function collectLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {
+  let partial = "";
+  stream?.on("data", (d: Buffer) => {
+    const parts = (partial + d.toString()).split(/\r\n|\r|\n/);
+    partial = parts.pop() ?? "";
+    lines.push(...parts);
+  });
+  stream?.on("end", () => {
+    if (partial) lines.push(partial);
+    partial = "";
+  });
+}
+
+/**
+ * Runs one process through {@link spawnMedia} in the pool: collects stdout into a Buffer and all
+ * stderr lines, kills it (SIGKILL) past `timeoutMs`, and settles once it has exited and its pipes
+ * are drained. `failed` is the exit error (non-zero code, signal, or a process that could not start).
+ */
+function runCollected(
+  bin: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ stdout: Buffer; stderr: string[]; failed: Error | null; timedOut: boolean }> {
+  return pool.run(
+    () =>
+      new Promise((resolve) => {
+        const child = spawnMedia(bin, args, ["ignore", "read", "read"]);
+        liveProcesses++;
+        const chunks: Buffer[] = [];
+        const stderr: string[] = [];
+        let startError: Error | null = null;
+        let timedOut = false;
+        child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
+        collectLines(child.stderr, stderr);
+        child.on("error", (err: Error) => {
+          startError ??= err;
+        });
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill("SIGKILL");
+        }, timeoutMs);
+        child.on("close", (code: number | null, signal: NodeJS.Signals | null) => {
+          clearTimeout(timer);
+          liveProcesses--;
+          const failed =
+            startError ??
+            (code === 0
+              ? null
+              : new Error(
+                  signal ? `${path.basename(bin)} was killed with signal ${signal}` : `${path.basename(bin)} exited with code ${code}`,
+                ));
+          resolve({ stdout: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), stderr, failed, timedOut });
+        });
+      }),
+  );
+}
+
+/**
  * Runs one ffmpeg command (configured by `configure` on a fluent-ffmpeg command for `file`) in the
  * pool, collects stdout into a Buffer and all stderr lines. A non-zero exit becomes a MediaError
  * naming the file and ffmpeg's reason; past `timeoutMs` the process is SIGKILLed and the call fails
  * with reason "timeout" once the process is gone.
  */
-export function runFfmpeg(file: string, configure: (cmd: ffmpeg.FfmpegCommand) => void, opts: FfmpegRunOptions): Promise<FfmpegRunResult> {
+export async function runFfmpeg(
+  file: string,
+  configure: (cmd: ffmpeg.FfmpegCommand) => void,
+  opts: FfmpegRunOptions,
+): Promise<FfmpegRunResult> {
   const bin = ffmpegPaths().ffmpeg;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
-  return pool.run(
-    () =>
-      new Promise<FfmpegRunResult>((resolve, reject) => {
-        ffmpeg.setFfmpegPath(bin);
-        const cmd = ffmpeg(file);
-        configure(cmd);
-        const chunks: Buffer[] = [];
-        const stderr: string[] = [];
-        let timedOut = false;
-        let started = false;
-        let settled = false;
-        let processDone: { err?: Error } | undefined;
-        let streamDone = false;
-
-        const finish = () => {
-          if (settled || !processDone) return;
-          if (!processDone.err && !streamDone) return;
-          settled = true;
-          clearTimeout(timer);
-          if (started) liveProcesses--;
-          const errors = stderrErrors(stderr);
-          if (timedOut) {
-            reject(
-              new MediaError(`${opts.what}: ffmpeg took longer than ${timeoutMs} ms and was killed`, { subject: file, reason: "timeout" }),
-            );
-            return;
-          }
-          if (processDone.err) {
-            reject(ffmpegFailure(file, opts, errors, processDone.err));
-            return;
-          }
-          resolve({ stdout: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), stderr, errors });
-        };
-
-        const timer = setTimeout(() => {
-          timedOut = true;
-          if (started) cmd.kill("SIGKILL");
-        }, timeoutMs);
-
-        cmd.on("start", () => {
-          started = true;
-          liveProcesses++;
-          if (timedOut) cmd.kill("SIGKILL");
-        });
-        cmd.on("stderr", (line: string) => {
-          stderr.push(line);
-        });
-        cmd.on("error", (err: Error) => {
-          processDone = { err };
-          finish();
-        });
-        cmd.on("end", () => {
-          processDone = {};
-          finish();
-        });
-        // No 'close' event: fluent-ffmpeg fails a run whose output stream closes more than 20 ms
-        // before the process 'exit' event arrives, which happens on a loaded machine.
-        const out = new PassThrough({ emitClose: false, autoDestroy: false });
-        cmd.pipe(out, { end: true });
-        out.on("data", (chunk: Buffer) => {
-          chunks.push(chunk);
-        });
-        out.on("end", () => {
-          streamDone = true;
-          finish();
-        });
-        out.on("error", () => {
-          // the process error carries the reason
-        });
-      }),
-  );
+  const cmd = ffmpeg(file);
+  configure(cmd);
+  const run = await runCollected(bin, fluentArguments(cmd), timeoutMs);
+  const errors = stderrErrors(run.stderr);
+  if (run.timedOut)
+    throw new MediaError(`${opts.what}: ffmpeg took longer than ${timeoutMs} ms and was killed`, { subject: file, reason: "timeout" });
+  if (run.failed) throw ffmpegFailure(file, opts, errors, run.failed);
+  return { stdout: run.stdout, stderr: run.stderr, errors };
 }
 
 function ffmpegFailure(file: string, opts: FfmpegRunOptions, errors: string[], err: Error): MediaError {
@@ -294,34 +303,10 @@ function ffmpegFailure(file: string, opts: FfmpegRunOptions, errors: string[], e
 }
 
 /** Runs ffprobe with a timeout (SIGKILL) and returns its stdout. Fails with a MediaError naming the file. */
-export function runFfprobe(file: string, args: string[], timeoutMs = DEFAULT_MEDIA_TIMEOUT_MS): Promise<string> {
-  const bin = ffmpegPaths().ffprobe;
-  return pool.run(
-    () =>
-      new Promise<string>((resolve, reject) => {
-        liveProcesses++;
-        const child = execFile(
-          bin,
-          [...args, file],
-          { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
-          (err, stdout, stderr) => {
-            liveProcesses--;
-            if (!err) {
-              resolve(stdout);
-              return;
-            }
-            const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
-            if (e.killed && e.signal === "SIGKILL") {
-              reject(
-                new MediaError(`probing: ffprobe took longer than ${timeoutMs} ms and was killed`, { subject: file, reason: "timeout" }),
-              );
-              return;
-            }
-            const errors = stderrErrors(String(stderr).split(/\r?\n/));
-            reject(ffmpegFailure(file, { what: "probing", stream: "video" }, errors, err));
-          },
-        );
-        child.stdin?.end();
-      }),
-  );
+export async function runFfprobe(file: string, args: string[], timeoutMs = DEFAULT_MEDIA_TIMEOUT_MS): Promise<string> {
+  const run = await runCollected(ffmpegPaths().ffprobe, [...args, file], timeoutMs);
+  if (run.timedOut)
+    throw new MediaError(`probing: ffprobe took longer than ${timeoutMs} ms and was killed`, { subject: file, reason: "timeout" });
+  if (run.failed) throw ffmpegFailure(file, { what: "probing", stream: "video" }, stderrErrors(run.stderr), run.failed);
+  return run.stdout.toString("utf8");
 }

@@ -40,7 +40,7 @@ const num = (text: string | number | undefined): number | undefined => {
  * Fails with a {@link MediaError} for a missing or empty file, or one ffprobe cannot read
  * ("corrupt"). A file with neither video nor audio fails with reason "empty".
  *
- * ffprobe runs through `child_process.execFile`, not fluent-ffmpeg: fluent-ffmpeg's `ffprobe()`
+ * ffprobe runs through runFfprobe (the media launcher), not fluent-ffmpeg: fluent-ffmpeg's `ffprobe()`
  * gives no handle on its process, so it could not be killed on timeout.
  */
 export async function probeMedia(path: string, opts: MediaCallOptions = {}): Promise<MediaInfo> {
