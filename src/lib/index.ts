@@ -85,6 +85,7 @@ export {
   embedAudio,
   embedImage,
   embedVideo,
+  type TimedEmbeddings,
   type VideoEmbeddings,
 } from "./models";
 
