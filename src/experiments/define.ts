@@ -69,7 +69,11 @@ function queueCells<C extends object, R, P>(plan: CellPlan<C, R, P>, typed: (con
   const withConfig = <X extends { config: ConfigObject }>(ctx: X) => ({ ...ctx, config: typed(ctx.config) });
   return {
     list: (config, seeds) => plan.list(typed(config), seeds),
-    check: (config) => plan.check?.(typed(config)),
+    check: (config) => {
+      // The schema's checks first (typed), then the plan's own (`?.` would skip the schema with the plan's).
+      const c = typed(config);
+      plan.check?.(c);
+    },
     prepare: async (ctx: CellContext<ConfigObject>) => {
       const prepared = await plan.prepare(withConfig(ctx));
       return {

@@ -59,7 +59,7 @@ export interface Experiment {
    * trained; `profile` is checked against `profiles` without being listed here.
    */
   choices: ConfigChoices;
-  /** Checks a resolved config against the schema (a ConfigError names the key); returns it typed as plain data. */
+  /** Checks a resolved config against the schema; a ConfigError names the dotted key and the cause. */
   check(config: ConfigObject): void;
   run(ctx: ExperimentContext<ConfigObject>): Promise<ExperimentResult>;
   /**

@@ -4,7 +4,7 @@
  * code and the trainer can both depend on it.
  */
 import { z } from "zod";
-import { choiceSchema, intSchema, numberSchema, parseConfig, schemaDefaults, withDefaults } from "../util";
+import { choiceSchema, configFields, intSchema, numberSchema, parseConfig, schemaDefaults, withDefaults } from "../util";
 import { TRAIN_DEVICES, TRAIN_ENGINES } from "./engine";
 
 /** Every valid {@link AvcPairing}. */
@@ -97,16 +97,10 @@ export const TRAIN_CONFIG = TRAIN_FIELDS.superRefine(checkCombination);
 /** Defaults: the paper's optimizer settings, CPU-sized batch. */
 export const DEFAULT_TRAIN_CONFIG: TrainAvcConfig = schemaDefaults(TRAIN_FIELDS);
 
-/**
- * The training keys with a fixed set of values, and those values (read from {@link TRAIN_FIELDS}'s
- * enums), for the experiments' config check (which also suggests the nearest value).
- */
-export const TRAIN_CHOICES = {
-  pairing: AVC_PAIRINGS,
-  schedule: LR_SCHEDULES,
-  engine: TRAIN_ENGINES,
-  device: TRAIN_DEVICES,
-} as const satisfies Partial<Record<keyof TrainAvcConfig, readonly string[]>>;
+/** The training keys with a fixed set of values, and those values: read from {@link TRAIN_FIELDS}' enums. */
+export const TRAIN_CHOICES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  configFields(TRAIN_FIELDS).flatMap((f) => (f.choices ? [[f.key, f.choices]] : [])),
+);
 
 /** Checks a config before anything runs; throws a ConfigError naming `train.<key>` and the cause. */
 export function validateTrainConfig(c: TrainAvcConfig): void {
