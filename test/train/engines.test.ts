@@ -182,6 +182,25 @@ test("the same config and seed train byte-identical runs on onnx", { skip }, asy
     assert.ok(Buffer.from(a.weights[k]?.data.buffer as ArrayBuffer).equals(Buffer.from(b.weights[k]?.data.buffer as ArrayBuffer)), k);
 });
 
+test("batches made in a worker thread train the same run as the main thread's pipeline", { skip }, async () => {
+  const cfg = { engine: "onnx", pairing: "in-batch", negatives: 7 } as const;
+  const inWorker = await run("worker-on", cfg);
+  process.env.L3KIT_DATA_WORKER = "0";
+  let inMain: Awaited<ReturnType<typeof run>>;
+  try {
+    inMain = await run("worker-off", cfg);
+  } finally {
+    delete process.env.L3KIT_DATA_WORKER;
+  }
+  assert.equal(inWorker.result.steps, 20);
+  assert.deepEqual(inWorker.curve, inMain.curve);
+  for (const k of Object.keys(inMain.weights))
+    assert.ok(
+      Buffer.from(inWorker.weights[k]?.data.buffer as ArrayBuffer).equals(Buffer.from(inMain.weights[k]?.data.buffer as ArrayBuffer)),
+      k,
+    );
+});
+
 test("train.device=webgpu either trains or fails at once with a clear error naming the key", { skip }, async () => {
   const model = buildL3Net("tiny", { seed: 1 });
   try {

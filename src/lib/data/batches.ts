@@ -20,6 +20,19 @@ export interface PairSource {
   loadPair(pair: AvcPair): LoadedPair | Promise<LoadedPair>;
   /** The clips whose `split` is `split`, as a pair source (pairs drawn over its own `clips`). */
   subset(split: string): PairSource;
+  /**
+   * How to open this same source in another thread ({@link reopenPairSource}), when it can be:
+   * plain data. Sources without it are read where they are.
+   */
+  readonly origin?: PairSourceOrigin;
+}
+
+/** A pair source as plain data: a sample cache's folder and the splits taken of it, in order. */
+export interface PairSourceOrigin {
+  kind: "sample-cache";
+  dir: string;
+  allowPartial: boolean;
+  splits: string[];
 }
 
 /** A clip failed to decode while loading a pair; `rowIndex` is the clip (index into the source's clips). */
@@ -178,7 +191,9 @@ export function avcBatches(opts: AvcBatchOptions): Dataset<AvcBatch> {
       subject: "sampler",
     });
   }
-  const draws = sampler ? samplerDraws(sampler, opts.maxBatches, opts.batchSize) : fixedDraws(opts.pairs ?? [], opts.maxBatches, opts.batchSize);
+  const draws = sampler
+    ? samplerDraws(sampler, opts.maxBatches, opts.batchSize)
+    : fixedDraws(opts.pairs ?? [], opts.maxBatches, opts.batchSize);
   const n = draws.count;
   const batches = opts.dropRemainder ? Math.floor(n / opts.batchSize) : Math.ceil(n / opts.batchSize);
   // Everything an iteration changes (the clips it excluded, the clips it reported) lives in that iteration.

@@ -26,7 +26,7 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from "../util";
-import type { LoadedPair, PairSource } from "./batches";
+import type { LoadedPair, PairSource, PairSourceOrigin } from "./batches";
 import { manifestHash } from "./manifest";
 import type { AvcClip, AvcPair } from "./sampler";
 import { type ShardSpec, shardOfId } from "./shard";
@@ -657,10 +657,23 @@ export interface OpenSampleCacheOptions {
 }
 
 /** The clips of `clips` in `split`, loading through `cache` (pairs address its samples globally). */
-function cacheSubset(cache: SampleCache, clips: readonly CacheClip[], split: string): PairSource {
+function cacheSubset(cache: SampleCache, clips: readonly CacheClip[], split: string, splits: readonly string[] = []): PairSource {
   const mine = clips.filter((c) => c.split === split);
   if (mine.length === clips.length && clips === cache.clips) return cache;
-  return { clips: mine, loadPair: (pair) => cache.loadPair(pair), subset: (s) => cacheSubset(cache, mine, s) };
+  const taken = [...splits, split];
+  return {
+    clips: mine,
+    loadPair: (pair) => cache.loadPair(pair),
+    subset: (s) => cacheSubset(cache, mine, s, taken),
+    origin: { ...cache.origin, splits: taken },
+  };
+}
+
+/** Opens a pair source from its {@link PairSourceOrigin} (e.g. in a worker thread): the same clips, in the same order. */
+export function reopenPairSource(origin: PairSourceOrigin): PairSource {
+  let source: PairSource = openSampleCache(origin.dir, { allowPartial: origin.allowPartial });
+  for (const split of origin.splits) source = source.subset(split);
+  return source;
 }
 
 /**
@@ -669,6 +682,8 @@ function cacheSubset(cache: SampleCache, clips: readonly CacheClip[], split: str
  */
 export class SampleCache implements PairSource {
   readonly index: SampleCacheIndex;
+  /** This cache as plain data, to open it again in a worker thread. */
+  readonly origin: PairSourceOrigin;
   readonly clips: CacheClip[] = [];
   readonly numSamples: number;
   /** The stored frame size as configured (`{ shortSide }`: each clip's frames keep their aspect; see {@link getFrame}). */
@@ -697,6 +712,7 @@ export class SampleCache implements PairSource {
         `this is shard ${this.index.partition.index} of ${this.index.partition.count} of a sharded cache build, not a cache: join the shards with \`l3kit data merge ${path.dirname(path.dirname(dir))}\``,
         { subject: dir, reason: "cache-part" },
       );
+    this.origin = { kind: "sample-cache", dir, allowPartial: opts.allowPartial === true, splits: [] };
     if (!this.index.complete && !opts.allowPartial) {
       throw new L3kitError("cache is not complete (run the build again to finish it, or pass allowPartial)", {
         subject: dir,

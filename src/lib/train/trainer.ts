@@ -41,6 +41,7 @@ import type { TrainAvcConfig } from "./config";
 import type { TrainingEngine } from "./engine";
 import { learningRateAt } from "./schedule";
 import { avcTransforms } from "./transforms";
+import { dataWorkerEnabled, workerAvcBatches } from "./worker-batches";
 
 /** A callback's request to end the run after the current step. */
 export interface StopRequest {
@@ -357,19 +358,7 @@ export class Trainer {
       this.skipped.push(c);
       this.opts.onSkip?.(c);
     };
-    // One endless pipeline from the sampler's (fresh or resumed) state; the sampler itself never moves.
-    const data = avcBatches({
-      source: this.opts.train,
-      sampler: this.sampler,
-      transform: this.transforms.train,
-      batchSize: cfg.batchSize,
-      prefetch: cfg.prefetch,
-      concurrency: cfg.concurrency,
-      dropRemainder: true,
-      seed: cfg.seed,
-      maxBatches: Number.POSITIVE_INFINITY,
-      onSkip,
-    });
+    const data = this.trainingBatches(onSkip);
     if (this.step < cfg.steps) {
       for await (const batch of data) {
         if (await this.runStep(batch)) break;
@@ -391,6 +380,33 @@ export class Trainer {
     await this.engine.syncModel();
     await this.emit("onTrainEnd", result);
     return result;
+  }
+
+  /**
+   * One endless pipeline from the sampler's (fresh or resumed) state; the sampler itself never
+   * moves. Made in a worker thread (the same batches, overlapping the engine's steps) when the
+   * source can be reopened there and the transforms are the model's own.
+   */
+  private trainingBatches(onSkip: (c: SkippedClip) => void): AsyncIterable<AvcBatch> {
+    const cfg = this.config;
+    const { origin } = this.opts.train;
+    if (origin && !this.opts.transforms && dataWorkerEnabled()) {
+      const { batchSize, prefetch, concurrency, seed } = cfg;
+      const spec = { origin, samplerState: this.sampler.state(), modelConfig: this.model.config, batchSize, prefetch, concurrency, seed };
+      return { [Symbol.asyncIterator]: () => workerAvcBatches(spec, onSkip) };
+    }
+    return avcBatches({
+      source: this.opts.train,
+      sampler: this.sampler,
+      transform: this.transforms.train,
+      batchSize: cfg.batchSize,
+      prefetch: cfg.prefetch,
+      concurrency: cfg.concurrency,
+      dropRemainder: true,
+      seed: cfg.seed,
+      maxBatches: Number.POSITIVE_INFINITY,
+      onSkip,
+    });
   }
 
   /** One step and its hooks; true when the run ends after it. */
