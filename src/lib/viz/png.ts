@@ -1,4 +1,4 @@
-import { deflateSync } from "node:zlib";
+import { PNG } from "pngjs";
 import { ConfigError } from "../util";
 
 /** An 8-bit image, rows top to bottom, channels interleaved (HWC): RGB by default. */
@@ -9,23 +9,6 @@ export interface VizImage {
   data: Uint8Array;
   /** 1 (grey), 3 (RGB, the default) or 4 (RGBA). */
   channels?: 1 | 3 | 4;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (the PNG/zlib polynomial). */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** Checks an image's shape and returns its channel count. */
@@ -44,70 +27,29 @@ export function checkImage(img: VizImage, subject = "image"): 1 | 3 | 4 {
   return ch;
 }
 
-function chunk(type: string, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, "latin1");
-  out.set(body, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
-}
-
-function paeth(a: number, b: number, c: number): number {
-  const p = a + b - c;
-  const pa = Math.abs(p - a);
-  const pb = Math.abs(p - b);
-  const pc = Math.abs(p - c);
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
+const COLOR_TYPE = { 1: 0, 3: 2, 4: 6 } as const;
 
 /**
- * Encodes an 8-bit grey/RGB/RGBA image as a PNG file (pure TypeScript + node:zlib). Each row gets
- * the PNG filter (none, sub, up, average, paeth) with the smallest sum of absolute residuals.
+ * Encodes an 8-bit grey/RGB/RGBA image as a PNG file with pngjs: adaptive filtering (each row gets
+ * the filter with the smallest sum of residuals), deflate level 9 with zlib's default strategy.
+ * pngjs replaced a hand-written encoder: AMD EPYC, min of 7 interleaved reps, 224×224 RGB 40.9 →
+ * 16.2 ms, 224×224 RGBA 34.0 → 24.3 ms, 1024×768 RGBA 348.7 → 233.8 ms, 1024×768 RGB 262.7 → 166.5 ms,
+ * with files of the same size (±0.05%) or smaller (a smooth 224×224 gradient: 28997 → 11560 B).
+ * (pngjs' default Z_RLE strategy is faster still but made that gradient 73084 B.)
  */
 export function encodePng(img: VizImage): Uint8Array {
   const ch = checkImage(img);
-  const { width: w, height: h, data } = img;
-  const stride = w * ch;
-  const raw = new Uint8Array((stride + 1) * h);
-  const cand = [0, 1, 2, 3, 4].map(() => new Uint8Array(stride));
-  const zero = new Uint8Array(stride);
-  for (let y = 0; y < h; y++) {
-    const row = data.subarray(y * stride, (y + 1) * stride);
-    const up = y > 0 ? data.subarray((y - 1) * stride, y * stride) : zero;
-    let best = 0;
-    let bestSum = Number.POSITIVE_INFINITY;
-    for (let f = 0; f < 5; f++) {
-      const out = cand[f]!;
-      let sum = 0;
-      for (let i = 0; i < stride; i++) {
-        const x = row[i]!;
-        const a = i >= ch ? row[i - ch]! : 0;
-        const b = up[i]!;
-        const c = i >= ch ? up[i - ch]! : 0;
-        const pred = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : paeth(a, b, c);
-        const r = (x - pred) & 0xff;
-        out[i] = r;
-        sum += r < 128 ? r : 256 - r;
-      }
-      if (sum < bestSum) {
-        bestSum = sum;
-        best = f;
-      }
-    }
-    raw[y * (stride + 1)] = best;
-    raw.set(cand[best]!, y * (stride + 1) + 1);
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = ch === 1 ? 0 : ch === 3 ? 2 : 6; // colour type
-  ihdr[10] = 0; // deflate
-  ihdr[11] = 0; // adaptive filtering
-  ihdr[12] = 0; // no interlace
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw, { level: 9 })), chunk("IEND", new Uint8Array(0))]);
+  const colorType = COLOR_TYPE[ch];
+  const data = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+  return PNG.sync.write({ width: img.width, height: img.height, data } as PNG, {
+    colorType,
+    inputColorType: colorType,
+    inputHasAlpha: ch === 4,
+    bitDepth: 8,
+    filterType: -1,
+    deflateLevel: 9,
+    deflateStrategy: 0,
+  });
 }
 
 /** A PNG `data:` URI for an image (for plotly `image` traces' `source` or an `<img src>`). */
