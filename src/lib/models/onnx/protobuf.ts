@@ -2,6 +2,13 @@
  * A minimal protocol-buffers writer: just enough of the wire format (varints, length-delimited
  * fields, packed repeated scalars) to encode the few ONNX messages the exporter needs. Parts are
  * kept as a list of chunks and joined once, so large weight blobs are copied a single time.
+ *
+ * Hand-written on purpose (AMD EPYC, min of 5 interleaved reps, random weights, `nice -n 15 npx tsx
+ * scratch/pb-bench.ts`, not kept): this API over protobufjs 8.8.1's Writer writes byte-identical
+ * models but the whole export takes longer: paper (38 MB) 291 vs 565 ms, lite 10.6 vs 32.4 ms, tiny
+ * 2.2 vs 9.6 ms. onnx-proto 8.0.1 (protobufjs 6.11 static code) encodes the paper ModelProto in 44 ms
+ * from ready objects, but needs every emitter rewritten to build those objects, and its bytes differ
+ * (it drops empty strings: 58 bytes fewer, the same message once decoded).
  */
 
 const WIRE_VARINT = 0;
