@@ -5,9 +5,10 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as cliProgress from "cli-progress";
-import { type CacheBuildResult, type CacheProgress, buildSampleCache, loadManifest, parseShardSpec, shardPartDir } from "../lib/data";
+import { buildSampleCache, type CacheBuildResult, type CacheProgress, loadManifest, parseShardSpec, shardPartDir } from "../lib/data";
 import type { FrameSize } from "../lib/media";
 import { ConfigError, checkWritableDir } from "../lib/util";
+import { formatDuration } from "./shared";
 
 /**
  * Options of `l3kit data cache` (strings are accepted for numbers, as a CLI parser gives them).
@@ -81,16 +82,6 @@ export function parseCacheFrameSize(v: CacheCommandOptions["frameSize"]): FrameS
   return m[2] ? { width: Number(m[1]), height: Number(m[2]) } : { shortSide: Number(m[1]) };
 }
 
-/** "1h02m03s"-style duration. */
-function fmtDuration(sec: number): string {
-  if (!Number.isFinite(sec)) return "?";
-  const s = Math.round(sec);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
-}
-
 /** Rate (clips/s, over the clips decoded in this run) and ETA of a progress report. */
 export function cacheRate(p: CacheProgress): { rate: number; etaSec: number } {
   const fresh = p.clipsDone - p.clipsResumed;
@@ -136,7 +127,7 @@ export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuil
   const onProgress = (p: CacheProgress) => {
     const { rate, etaSec } = cacheRate(p);
     if (useBar) {
-      const payload = { rate: rate.toFixed(2), eta: fmtDuration(etaSec), skipped: p.skipped, samples: p.samplesDone };
+      const payload = { rate: rate.toFixed(2), eta: formatDuration(etaSec), skipped: p.skipped, samples: p.samplesDone };
       if (!bar) {
         bar = new cliProgress.SingleBar(
           {
@@ -158,7 +149,7 @@ export async function cacheCommand(opts: CacheCommandOptions): Promise<CacheBuil
         lastLine = now;
         const pct = p.clipsTotal ? ((100 * p.clipsDone) / p.clipsTotal).toFixed(1) : "100.0";
         stream.write(
-          `cache: ${p.clipsDone}/${p.clipsTotal} clips (${pct}%), shard ${p.shardsDone}/${p.shardsTotal}, ${rate.toFixed(2)} clips/s, ETA ${fmtDuration(etaSec)}, ${p.skipped} skipped` +
+          `cache: ${p.clipsDone}/${p.clipsTotal} clips (${pct}%), shard ${p.shardsDone}/${p.shardsTotal}, ${rate.toFixed(2)} clips/s, ETA ${formatDuration(etaSec)}, ${p.skipped} skipped` +
             (p.clipsResumed ? `, ${p.clipsResumed} resumed` : "") +
             "\n",
         );

@@ -13,6 +13,7 @@ import {
   type SynthProgress,
 } from "../lib/data";
 import { ConfigError, checkWritableDir } from "../lib/util";
+import { formatDuration } from "./shared";
 
 /** Options as the CLI gives them (strings or numbers). */
 export interface SynthCommandOptions {
@@ -52,15 +53,6 @@ export function parseSynthSize(text: string): { width: number; height: number } 
   return { width: Number(m[1]), height: Number(m[2]) };
 }
 
-function fmtTime(sec: number): string {
-  if (!Number.isFinite(sec)) return "?";
-  const s = Math.round(sec);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
-}
-
 /** Runs `data synth` from CLI options; resolves with the generation result (null for one shard). */
 export async function synthCommand(opts: SynthCommandOptions & { shard?: undefined }): Promise<SynthDatasetResult>;
 export async function synthCommand(opts: SynthCommandOptions): Promise<SynthDatasetResult | null>;
@@ -92,13 +84,13 @@ export async function synthCommand(opts: SynthCommandOptions): Promise<SynthData
             });
             bar.start(p.total, 0, { rate: "0.0", etaText: "?" });
           }
-          bar.update(p.done, { rate: p.clipsPerSec.toFixed(1), etaText: fmtTime(p.etaSec) });
+          bar.update(p.done, { rate: p.clipsPerSec.toFixed(1), etaText: formatDuration(p.etaSec) });
         } else {
           const now = Date.now();
           if (p.done === p.total || p.done === 1 || now - lastLine >= 2000) {
             lastLine = now;
             stream.write(
-              `synth: ${p.done}/${p.total} clips (${p.clipsPerSec.toFixed(1)} clips/s, ETA ${fmtTime(p.etaSec)})${p.reused ? `, ${p.reused} reused` : ""}${p.repaired ? `, ${p.repaired} damaged and made again` : ""}\n`,
+              `synth: ${p.done}/${p.total} clips (${p.clipsPerSec.toFixed(1)} clips/s, ETA ${formatDuration(p.etaSec)})${p.reused ? `, ${p.reused} reused` : ""}${p.repaired ? `, ${p.repaired} damaged and made again` : ""}\n`,
             );
           }
         }

@@ -65,3 +65,13 @@ export function finishBatch(what: string, failed: number, total: number, allowFa
   );
   process.exitCode = FAILED_ITEMS_EXIT_CODE;
 }
+
+/** "1h02m03s"-style duration for progress lines ("?" when unknown). */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return "?";
+  const s = Math.round(sec);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
+}
