@@ -32,25 +32,7 @@ export function registerExperimentCommand(program: Command): void {
     .helpOption(false)
     .option("-h, --help", "show help (with a name: the experiment's config and defaults)")
     .action(
-      async (
-        name: string | undefined,
-        opts: {
-          config?: string;
-          set: string[];
-          seed?: number;
-          seeds?: number;
-          out?: string;
-          backend?: string;
-          engine?: string;
-          resume?: boolean;
-          resumeFrom?: string;
-          allowPartial?: boolean;
-          queue?: string;
-          queueName?: string;
-          help?: boolean;
-        },
-        cmd: Command,
-      ) => {
+      async (name: string | undefined, opts: import("../experiments").RunOptions & { set: string[]; help?: boolean }, cmd: Command) => {
         const runner = require("../experiments") as typeof import("../experiments");
         if (!name || name === "list") {
           if (opts.help || !name) console.log(cmd.helpInformation());

@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
+
 import { type Command, Option } from "commander";
 
 export { packageRoot, packageVersion } from "../lib/util";

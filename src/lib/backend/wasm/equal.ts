@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { type Attrs, type Info, type Inputs, prod, scoped, stock, stockKernel } from "./scope";
+import { type Attrs, type Info, type Inputs, prod, scoped, stockKernel } from "./scope";
 
 // ---------------------------------------------------------------------------------------------
 // Equal on 4-byte inputs (the max-pool and reduce-max gradients compare x with the broadcast max):

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { type Attrs, type Info, type Inputs, scoped, stock, stockKernel, stride2 } from "./scope";
+import { type Attrs, type Info, type Inputs, scoped, stockKernel, stride2 } from "./scope";
 
 // ---------------------------------------------------------------------------------------------
 // MaxPoolGrad: each window's gradient goes to its first maximum in row-major order (a value must

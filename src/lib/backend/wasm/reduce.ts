@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { type Attrs, type Info, type Inputs, prod, scoped, stock, stockKernel } from "./scope";
+import { type Attrs, type Info, type Inputs, prod, scoped, stockKernel } from "./scope";
 
 // ---------------------------------------------------------------------------------------------
 // Sum and Mean over leading axes (the batch-norm reductions over N, H, W of NHWC): one XNNPACK

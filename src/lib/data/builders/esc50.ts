@@ -3,10 +3,10 @@ import * as path from "node:path";
 import { L3kitError } from "../../util";
 import { parseCsv } from "../csv";
 import type { ManifestRow } from "../types";
-import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
+import { type BuilderRunOptions, type DatasetBuildIssue, probeMediaMany } from "./probe";
 import { checkManifestOut, type DatasetBuildResult, writeBuildOutputs } from "./scan";
 
-export interface Esc50Options {
+export interface Esc50Options extends BuilderRunOptions {
   /** The ESC-50 folder, holding `meta/esc50.csv` and `audio/`. */
   root: string;
   /** Manifest to write (and its `.errors.jsonl`). */
@@ -18,9 +18,6 @@ export interface Esc50Options {
   checkFiles?: boolean;
   /** Probe each file for its real duration (default false: ESC-50 clips are all 5 s). */
   probe?: boolean;
-  probeFn?: MediaProbeFn;
-  concurrency?: number;
-  onProgress?: (p: DatasetBuildProgress) => void;
 }
 
 /**

@@ -3,10 +3,10 @@ import * as path from "node:path";
 import { L3kitError } from "../../util";
 import { DEFAULT_SPLIT_RATIOS, type SplitRatios, splitForId } from "../split";
 import type { ManifestRow } from "../types";
-import { type DatasetBuildIssue, type DatasetBuildProgress, type MediaProbeFn, probeMediaMany } from "./probe";
+import { type BuilderRunOptions, type DatasetBuildIssue, probeMediaMany } from "./probe";
 import { checkManifestOut, type DatasetBuildResult, writeBuildOutputs } from "./scan";
 
-export interface FlickrSoundNetOptions {
+export interface FlickrSoundNetOptions extends BuilderRunOptions {
   /** A plain text file, one media path per line (blank lines and `#` comments ignored). */
   list: string;
   /** Folder that relative paths in the list are relative to (default: the list's folder). */
@@ -24,9 +24,6 @@ export interface FlickrSoundNetOptions {
   probe?: boolean;
   /** With `probe`, also decode near the end of each clip to catch truncated downloads. */
   verifyDecode?: boolean;
-  probeFn?: MediaProbeFn;
-  concurrency?: number;
-  onProgress?: (p: DatasetBuildProgress) => void;
 }
 
 /**

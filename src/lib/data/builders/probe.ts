@@ -24,6 +24,14 @@ export interface DatasetBuildProgress {
 /** The probe function used by builders (injectable so tests and other backends can swap it). */
 export type MediaProbeFn = (path: string) => Promise<MediaInfo>;
 
+/** What every dataset builder takes besides its own inputs: how files are probed, how many at once, and progress. */
+export interface BuilderRunOptions {
+  probeFn?: MediaProbeFn;
+  /** Files probed at once. */
+  concurrency?: number;
+  onProgress?: (p: DatasetBuildProgress) => void;
+}
+
 export interface MediaCheckOptions {
   /** Files with no video stream are errors (default true). */
   requireVideo?: boolean;

@@ -344,7 +344,7 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     }
     set(true);
   },
-  relu: (c, node) => {
+  relu: (c) => {
     const { b, x, result, set } = c;
     b.node("Relu", [(x as Value).name], [result]);
     set((x as Value).nchw);
