@@ -1,4 +1,3 @@
-
 import { type Command, Option } from "commander";
 
 export { packageRoot, packageVersion } from "../lib/util";
