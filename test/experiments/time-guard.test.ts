@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { CUT_SHORT_EXIT_CODE, runExperiment, runReport } from "../../src/experiments";
 import { summarizeTraining } from "../../src/experiments/common";
 import { cutShortNote } from "../../src/lib/results";
-import { repoRoot, tempDir } from "../helpers";
+import { tempDir } from "../helpers";
+import { type CliResult, runCli } from "../robustness/cli";
 
 const tmp = tempDir("l3kit-timeguard-");
 after(() => tmp.cleanup());
 
 /** Runs `l3kit experiment avc-train` (ci profile, shared data cache) in a child process. */
-function runAvcTrain(out: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const args = [
-    "bin/l3kit.js",
+function runAvcTrain(out: string, extra: string[]): Promise<CliResult> {
+  return runCli([
     "experiment",
     "avc-train",
     ...["profile=ci", `data.cacheRoot=${path.join(tmp.dir, "cache")}`, "train.maxSeconds=0.001"].flatMap((s) => ["--set", s]),
@@ -25,21 +24,7 @@ function runAvcTrain(out: string, extra: string[]): Promise<{ code: number | nul
     "--engine",
     "tfjs",
     ...extra,
-  ];
-  const env = { ...process.env, L3KIT_FROM_SOURCE: "1", L3KIT_QUIET: "1" };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += String(d);
-    });
-    child.stderr.on("data", (d) => {
-      stderr += String(d);
-    });
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-    child.on("error", reject);
-  });
+  ]);
 }
 
 /** Checks that a run's table and provenance are marked as cut short; returns the step it stopped at. */

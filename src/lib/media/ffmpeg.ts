@@ -203,8 +203,10 @@ export function fluentArguments(cmd: ffmpeg.FfmpegCommand): string[] {
 /** Splits a process's stderr into lines as fluent-ffmpeg did (\r\n, \r or \n). */
 function collectLines(stream: NodeJS.ReadableStream | null, lines: string[]): void {
   let partial = "";
-  stream?.on("data", (d: Buffer) => {
-    const parts = (partial + d.toString()).split(/\r\n|\r|\n/);
+  // decoded as one text, so a character split between two chunks stays whole
+  stream?.setEncoding("utf8");
+  stream?.on("data", (d: string) => {
+    const parts = (partial + d).split(/\r\n|\r|\n/);
     partial = parts.pop() ?? "";
     lines.push(...parts);
   });

@@ -287,6 +287,19 @@ interface EmitContext {
   set: (nchw: boolean) => void;
 }
 
+/** `result` = Σ `input`² over the last axis of `like`'s layout, the axis kept (L2 norm and euclidean distance). */
+function sumSquaresLastAxis(c: EmitContext, input: string, like: Value, result: string): void {
+  c.b.node(
+    "ReduceSumSquare",
+    [input],
+    [result],
+    [
+      { name: "axes", ints: [c.lastAxis(like)] },
+      { name: "keepdims", i: 1 },
+    ],
+  );
+}
+
 /** One emitter per op of the graph IR (the mapped type makes the compiler ask for every op). */
 const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNode, { op: K }>) => void } = {
   input: (c, node) => {
@@ -468,36 +481,20 @@ const EMITTERS: { [K in GraphNode["op"]]: (c: EmitContext, node: Extract<GraphNo
     set(nchw);
   },
   l2Normalize: (c, node) => {
-    const { b, lastAxis, out, x, result, set } = c;
+    const { b, out, x, result, set } = c;
     const xv = x as Value;
-    b.node(
-      "ReduceSumSquare",
-      [xv.name],
-      [out(node, "ss")],
-      [
-        { name: "axes", ints: [lastAxis(xv)] },
-        { name: "keepdims", i: 1 },
-      ],
-    );
+    sumSquaresLastAxis(c, xv.name, xv, out(node, "ss"));
     b.node("Max", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "clamped")]);
     b.node("Sqrt", [out(node, "clamped")], [out(node, "norm")]);
     b.node("Div", [xv.name, out(node, "norm")], [result]);
     set(xv.nchw);
   },
   euclideanDistance: (c, node) => {
-    const { b, lastAxis, out, x, y, result, set } = c;
+    const { b, out, x, y, result, set } = c;
     const xv = x as Value;
     const yv = y ?? fail(`'${node.name}' needs two inputs`);
     b.node("Sub", [xv.name, yv.name], [out(node, "diff")]);
-    b.node(
-      "ReduceSumSquare",
-      [out(node, "diff")],
-      [out(node, "ss")],
-      [
-        { name: "axes", ints: [lastAxis(xv)] },
-        { name: "keepdims", i: 1 },
-      ],
-    );
+    sumSquaresLastAxis(c, out(node, "diff"), xv, out(node, "ss"));
     b.node("Add", [out(node, "ss"), b.scalar(node.epsilon)], [out(node, "eps")]);
     b.node("Sqrt", [out(node, "eps")], [result]);
     set(xv.nchw);
