@@ -2,12 +2,12 @@
  * Starts ffmpeg and ffprobe from a small helper process instead of from this one.
  *
  * Why: on Linux, Node starts a child by fork()ing, which copies the parent's page tables, so the
- * main thread stops for time that grows with the process's memory. Measured (Node 20.20, libuv
- * 1.46, AMD EPYC family 25; `child_process.spawn("/bin/true")`, sync part): 6 ms at 58 MiB RSS,
- * 43 ms at 550 MiB, 200 ms at 2 GiB. The quickstart starts ~4,500 ffmpeg processes while making its
- * data (70 s of main-thread time in spawn() alone) and ~1,800 while evaluating (41 s), all of which
- * also stall training and rendering. The launcher is forked once, while it is cheap, and stays
- * small; ffmpeg's pipes are relayed over its IPC channel (a few hundred KB per call).
+ * main thread stops for a time that grows with the process's memory (tens of milliseconds per
+ * spawn at a few hundred MiB). The quickstart starts hundreds of ffmpeg processes while evaluating, from a
+ * process of ≈ 700 MiB: its evaluation took ≈ 145 s spawning directly and ≈ 110 s through the
+ * launcher (README, "Outside the step": the same clone, one sitting). The launcher is forked once,
+ * while it is cheap, and stays small; ffmpeg's pipes are relayed over its IPC channel (a few hundred
+ * KB per call).
  *
  * `L3KIT_MEDIA_LAUNCHER=0` spawns directly (the old way). Either way the caller gets the same
  * {@link MediaProcess}: pipes, `exitCode`/`signalCode`, `kill()`, and the events `error`, `exit`
