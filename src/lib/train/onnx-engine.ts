@@ -1,9 +1,10 @@
 /**
  * The onnxruntime training engine: the whole AVC step (forward, backward, Adam) runs as one ONNX
  * graph ({@link buildTrainGraph}) on onnxruntime-node's CPU provider (or WebGPU where an adapter
- * exists). The engine holds the parameters, batch-norm statistics and Adam moments as plain
- * Float32Arrays (conv kernels OIHW) in two sets: a step reads one and onnxruntime writes the next
- * straight into the other (pre-allocated outputs), so no step copies them or goes through tfjs.
+ * exists). The engine holds the parameters, batch-norm statistics and Adam moments as flat
+ * Float32Arrays (conv kernels OIHW; {@link FlatLayout}) in two sets: a step reads one and
+ * onnxruntime writes the next straight into the other (pre-allocated outputs), so no step copies
+ * them or goes through tfjs. Each parameter is a view into the current set.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { AvcBatch } from "../data";
@@ -16,7 +17,15 @@ import {
   type OrtTensorLike as OrtTensor,
   onnxSpinOptions,
 } from "../models/onnx";
-import { buildEvalGraph, buildTrainGraph, nchwcProbeModel, type TrainGraphInfo, trainNames } from "../models/onnx/train-graph";
+import {
+  buildEvalGraph,
+  buildTrainGraph,
+  type FlatSlot,
+  nchwcProbeModel,
+  type TrainGraphInfo,
+  trainLayout,
+  trainNames,
+} from "../models/onnx/train-graph";
 import { ConfigError, errorMessage, L3kitError } from "../util";
 import type { EngineOptions, EngineStepConfig, EvalTotals, StepResult, TrainingEngine } from "./engine";
 import type { AdamState } from "./optimizer";
@@ -48,6 +57,50 @@ export function oihwToHwio(data: Float32Array, shape: readonly number[]): { data
 
 type Arr = { data: Float32Array; shape: number[] };
 
+/**
+ * One kind of state (parameters, a moment, statistics) as a flat vector in two buffers: a step
+ * reads `current` and writes `next`, then they swap. `map` holds a view of `current` per slot.
+ */
+class FlatState {
+  private current: Float32Array;
+  private next: Float32Array;
+
+  constructor(
+    private readonly slots: readonly FlatSlot[],
+    size: number,
+    private readonly map: Map<string, Arr>,
+  ) {
+    this.current = new Float32Array(size);
+    this.next = new Float32Array(size);
+  }
+
+  /** Copies the map's arrays into the current buffer and points the map at it (after the map was replaced). */
+  pack(): void {
+    for (const slot of this.slots) {
+      const a = this.map.get(slot.name);
+      if (!a || a.data.length !== slot.size) throw new L3kitError(`onnx engine: no ${slot.size}-value array for '${slot.name}'`);
+      this.current.set(a.data, slot.offset);
+    }
+    this.point();
+  }
+
+  /** The buffers a step reads and writes. */
+  buffers(): { read: Float32Array; write: Float32Array } {
+    return { read: this.current, write: this.next };
+  }
+
+  /** After a step: the written buffer becomes current. */
+  swap(): void {
+    [this.current, this.next] = [this.next, this.current];
+    this.point();
+  }
+
+  private point(): void {
+    for (const slot of this.slots)
+      this.map.set(slot.name, { data: this.current.subarray(slot.offset, slot.offset + slot.size), shape: slot.shape });
+  }
+}
+
 /** Forward activations above which a step session runs without onnxruntime's CPU memory arena. */
 const ARENA_LIMIT_BYTES = 3 * 2 ** 30;
 
@@ -71,12 +124,9 @@ export class OnnxTrainingEngine implements TrainingEngine {
   private readonly m = new Map<string, Arr>();
   private readonly v = new Map<string, Arr>();
   private t = 0;
-  private readonly spare = {
-    params: new Map<string, Arr>(),
-    m: new Map<string, Arr>(),
-    v: new Map<string, Arr>(),
-    stats: new Map<string, Arr>(),
-  };
+  /** The flat vectors a step reads and writes; `packed` false after the maps were replaced. */
+  private readonly flat: { params: FlatState; m: FlatState; v: FlatState; stats: FlatState };
+  private packed = false;
   private readonly steps = new Map<number, Promise<{ session: OrtSession; info: TrainGraphInfo }>>();
   private readonly evals = new Map<number, Promise<OrtSession>>();
   private readonly conv: Set<string>;
@@ -92,6 +142,13 @@ export class OnnxTrainingEngine implements TrainingEngine {
   ) {
     this.reason = reason;
     this.conv = new Set(model.graph.nodes.flatMap((n) => (n.op === "conv2d" ? [n.kernel] : [])));
+    const layout = trainLayout(model.graph);
+    this.flat = {
+      params: new FlatState(layout.params, layout.paramSize, this.params),
+      m: new FlatState(layout.params, layout.paramSize, this.m),
+      v: new FlatState(layout.params, layout.paramSize, this.v),
+      stats: new FlatState(layout.stats, layout.statSize, this.stats),
+    };
     this.readModel();
   }
 
@@ -106,6 +163,7 @@ export class OnnxTrainingEngine implements TrainingEngine {
       if (!this.m.has(name)) this.m.set(name, { data: new Float32Array(p.data.length), shape: p.shape });
       if (!this.v.has(name)) this.v.set(name, { data: new Float32Array(p.data.length), shape: p.shape });
     }
+    this.packed = false;
   }
 
   private tensor(a: Arr): OrtTensor {
@@ -140,6 +198,9 @@ export class OnnxTrainingEngine implements TrainingEngine {
         weightDecay: this.cfg.weightDecay,
         nchwcBlock: this.nchwcBlock,
       });
+      const layout = info.layout;
+      if (layout?.paramSize !== this.flat.params.buffers().read.length || layout.statSize !== this.flat.stats.buffers().read.length)
+        throw new L3kitError("onnx engine: the step graph's flat layout differs from the engine's");
       s = this.createSession(info.bytes, arenaFor(this.model, batch)).then((session) => ({ session, info }));
       this.steps.set(batch, s);
     }
@@ -170,17 +231,6 @@ export class OnnxTrainingEngine implements TrainingEngine {
     return { targets, weights };
   }
 
-  /** A second buffer per array, written by the next step (the two swap after each step). */
-  private spareOf(map: Map<string, Arr>, spare: Map<string, Arr>, name: string): Arr {
-    const a = map.get(name) as Arr;
-    let b = spare.get(name);
-    if (!b || b.data.length !== a.data.length || b.data === a.data) {
-      b = { data: new Float32Array(a.data.length), shape: a.shape };
-      spare.set(name, b);
-    }
-    return b;
-  }
-
   async step(batch: AvcBatch, lr: number): Promise<StepResult> {
     const { session, info } = await this.stepSession(batch.size);
     const { targets, weights } = this.targets(batch, info);
@@ -193,26 +243,25 @@ export class OnnxTrainingEngine implements TrainingEngine {
       lr: new T("float32", Float32Array.of(lr), []),
       t: new T("float32", Float32Array.of(this.t + 1), []),
     };
-    // Outputs go straight into the spare buffers (pre-allocated fetches): no copy, no allocation.
+    if (!this.packed) {
+      for (const f of Object.values(this.flat)) f.pack();
+      this.packed = true;
+    }
+    // Outputs go straight into the other buffers (pre-allocated fetches): no copy, no allocation.
     const fetches: Record<string, OrtTensor | null> = { loss: null, accuracy: null };
-    const swaps: Array<[Map<string, Arr>, Map<string, Arr>, string, Arr]> = [];
-    const bind = (map: Map<string, Arr>, spare: Map<string, Arr>, name: string, input: string, output: string) => {
-      feeds[input] = this.tensor(map.get(name) as Arr);
-      const next = this.spareOf(map, spare, name);
-      fetches[output] = this.tensor(next);
-      swaps.push([map, spare, name, next]);
+    const names = trainNames.flat;
+    const bind = (state: FlatState, input: string, output: string) => {
+      const { read, write } = state.buffers();
+      if (read.length === 0) return;
+      feeds[input] = new T("float32", read, [read.length]);
+      fetches[output] = new T("float32", write, [write.length]);
     };
-    for (const name of info.trainable) {
-      bind(this.params, this.spare.params, name, trainNames.param(name), trainNames.newParam(name));
-      bind(this.m, this.spare.m, name, trainNames.m(name), trainNames.newM(name));
-      bind(this.v, this.spare.v, name, trainNames.v(name), trainNames.newV(name));
-    }
-    for (const name of info.stats) bind(this.stats, this.spare.stats, name, trainNames.stat(name), trainNames.newStat(name));
+    bind(this.flat.params, names.params, names.newParams);
+    bind(this.flat.m, names.m, names.newM);
+    bind(this.flat.v, names.v, names.newV);
+    bind(this.flat.stats, names.stats, names.newStats);
     const out = await session.run(feeds, fetches);
-    for (const [map, spare, name, next] of swaps) {
-      spare.set(name, map.get(name) as Arr);
-      map.set(name, next);
-    }
+    for (const f of Object.values(this.flat)) f.swap();
     this.t++;
     const scalar = (name: string) => ((out[name] as OrtTensor).data as Float32Array)[0] as number;
     return { loss: scalar("loss"), accuracy: scalar("accuracy") };

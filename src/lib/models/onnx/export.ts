@@ -177,6 +177,17 @@ export class OnnxGraphBuilder {
     return name;
   }
 
+  /** A 1-D float constant of `length` copies of `v` (shared by value and length). */
+  filled(v: number, length: number): string {
+    const key = `F:${v}x${length}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = `const:${this.consts++}`;
+    this.initializers.push(tensorProto(name, [length], FLOAT, floatBytes(new Float32Array(length).fill(v))));
+    this.constCache.set(key, name);
+    return name;
+  }
+
   /** A 1-D int64 constant (shared by value). */
   ints(values: readonly number[]): string {
     const key = `i:${values.join(",")}`;
