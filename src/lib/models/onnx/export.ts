@@ -79,6 +79,7 @@ export interface OnnxExportInfo {
 
 export const FLOAT = 1;
 export const INT64 = 7;
+export const INT32 = 6;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
@@ -163,6 +164,15 @@ export class OnnxGraphBuilder {
 
   floatInit(name: string, dims: readonly number[], data: Float32Array): string {
     this.initializers.push(tensorProto(name, dims, FLOAT, floatBytes(data)));
+    return name;
+  }
+
+  /** A named int32 tensor constant (1-D). */
+  int32Init(name: string, data: Int32Array): string {
+    const bytes = new Uint8Array(data.length * 4);
+    const view = new DataView(bytes.buffer);
+    for (let j = 0; j < data.length; j++) view.setInt32(j * 4, data[j] as number, true);
+    this.initializers.push(tensorProto(name, [data.length], INT32, bytes));
     return name;
   }
 
