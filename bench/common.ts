@@ -1,6 +1,8 @@
 // Shared pieces of the benchmark runner (bench/index.ts) and its child processes (bench/worker.ts):
 // job and result types, and the timing rule (medians over repetitions after warm-up).
+
 import type { L3PresetName } from "../src/lib/models";
+import type { ProfileGroup } from "./profile";
 
 /** One timed operation: median over `reps` repetitions, each of `callsPerRep` calls. */
 export interface Timing {
@@ -80,6 +82,7 @@ export type BenchJob =
     } & TimingPlan)
   | ({ kind: "onnx"; preset: L3PresetName; batch: number } & TimingPlan)
   | ({ kind: "onnx-train"; preset: L3PresetName; batch: number; rssSteps: number } & TimingPlan)
+  | { kind: "onnx-profile"; preset: L3PresetName; batch: number; runs: number }
   | { kind: "data"; preset: L3PresetName; batch: number; clips: number; samples: number; reps: number }
   | { kind: "synth"; tinyClips: number; defaultClips: number };
 
@@ -186,4 +189,18 @@ export interface OnnxTrainJobResult extends JobCommon {
   rss?: { steps: number; before: number; after: number };
 }
 
-export type JobResult = TfjsJobResult | OnnxJobResult | OnnxTrainJobResult | DataJobResult | SynthJobResult;
+/** Result of an "onnx-profile" job: onnxruntime's profile of training steps, by op group. */
+export interface OnnxProfileJobResult extends JobCommon {
+  kind: "onnx-profile";
+  preset: L3PresetName;
+  batch: number;
+  available: boolean;
+  reason: string;
+  /** Profiled steps (after two unprofiled warm-up steps). */
+  runs?: number;
+  /** Kernel milliseconds per step, with the profiler's overhead. */
+  totalMs?: number;
+  groups?: ProfileGroup[];
+}
+
+export type JobResult = TfjsJobResult | OnnxJobResult | OnnxTrainJobResult | OnnxProfileJobResult | DataJobResult | SynthJobResult;

@@ -20,11 +20,13 @@ import type {
   JobResult,
   LeakResult,
   OnnxJobResult,
+  OnnxProfileJobResult,
   OnnxTrainJobResult,
   SynthJobResult,
   TfjsJobResult,
   Timing,
 } from "./common";
+import type { ProfileGroup } from "./profile";
 
 /** The benchmark sections (`--only`) and what each measures. */
 export const BENCH_SECTION_TABLE = {
@@ -35,6 +37,7 @@ export const BENCH_SECTION_TABLE = {
   synth: "synthetic-benchmark generation",
   torch: "the PyTorch reference (bench/reference/l3net_torch.py), as ratios",
   leak: "a tensor-leak check over training steps",
+  profile: "onnxruntime's profiler on the onnx training step: ms per step by group of ops",
 } as const;
 export type BenchSection = keyof typeof BENCH_SECTION_TABLE;
 export const BENCH_SECTIONS = Object.keys(BENCH_SECTION_TABLE) as BenchSection[];
@@ -150,6 +153,8 @@ export interface BenchReport {
   data: Omit<DataJobResult, "kind" | "loadavg"> | null;
   synth: SynthJobResult["profiles"] | null;
   leak: LeakResult | null;
+  /** onnxruntime's profile of the onnx training step per preset, by op group. */
+  profiles: Array<{ preset: string; batch: number; runs: number; totalMs: number; groups: ProfileGroup[] }>;
   /** Peak RSS of every child job. */
   memory: Array<{ job: string; peakRssBytes: number }>;
   notes: string[];
@@ -367,6 +372,18 @@ export function formatBenchMarkdown(r: BenchReport): string {
       "",
     );
   }
+  for (const p of r.profiles) {
+    L.push(
+      `## Where the onnx training step's time goes: ${p.preset}, batch ${p.batch}`,
+      "",
+      `onnxruntime's profiler over ${p.runs} step${p.runs === 1 ? "" : "s"} after 2 warm-ups: ${fmt(p.totalMs, 1)} ms of kernels per step (the profiler adds its own overhead).`,
+      "",
+      "| ops | ms per step | share | nodes |",
+      "|---|---:|---:|---:|",
+    );
+    for (const g of p.groups) L.push(`| ${g.group} | ${fmt(g.ms, 1)} | ${fmt(100 * g.share, 0)}% | ${g.nodes} |`);
+    L.push("");
+  }
   if (r.memory.length) {
     L.push("## Peak RSS per job", "", "| job | peak RSS |", "|---|---:|");
     for (const j of r.memory) L.push(`| ${j.job} | ${mib(j.peakRssBytes)} |`);
@@ -454,6 +471,7 @@ const BENCH_STAGES: readonly BenchStage[] = [
   { name: "ONNX forward", sections: ["onnx"], perPreset: true, run: runOnnxStage },
   { name: "onnx training engine", sections: ["train"], perPreset: true, run: runOnnxTrainStage },
   { name: "PyTorch reference", sections: ["torch"], perPreset: true, run: runTorchStage },
+  { name: "onnx step profile", sections: ["profile"], perPreset: true, run: runProfileStage },
   { name: "ratios", sections: [], perPreset: true, run: async (ctx, preset) => recordRatios(ctx.report, preset) },
   { name: "data pipeline", sections: ["data"], perPreset: false, run: runDataStage },
   { name: "synthetic generation", sections: ["synth"], perPreset: false, run: runSynthStage },
@@ -592,6 +610,7 @@ function emptyReport(options: BenchReport["options"], quick: boolean, cores: num
     data: null,
     synth: null,
     leak: null,
+    profiles: [],
     memory: [],
     notes: [],
     files: { json: path.join(outDir, `${stamp}.json`), md: path.join(outDir, `${stamp}.md`) },
@@ -745,6 +764,21 @@ async function runOnnxTrainStage(ctx: BenchContext, preset: L3PresetName): Promi
       `  train ${fmt(res.train.samplesPerSec)} samples/s (${fmt(res.train.msPerCall, 0)} ms/step), peak RSS ${mib(res.peakRssBytes)}`,
     );
   }
+}
+
+/** onnxruntime's profile of the onnx training step on one preset (3 steps; 1 on paper, whose steps take seconds). */
+async function runProfileStage(ctx: BenchContext, preset: L3PresetName): Promise<void> {
+  const { report, batch } = ctx;
+  ctx.log(`- onnx training engine / ${preset}: profile, batch ${batch}`);
+  const runs = preset === "paper" || ctx.quick ? 1 : 3;
+  const res = await runJob<OnnxProfileJobResult>(ctx, { kind: "onnx-profile", preset, batch, runs }, ctx.threads);
+  if (res.error || !res.available || !res.groups) {
+    report.notes.push(`onnx profile / ${preset}: ${res.error ?? res.reason}`);
+    ctx.log(`  ${res.error ? "failed" : "not available"}: ${res.error ?? res.reason}`);
+    return;
+  }
+  report.profiles.push({ preset, batch, runs, totalMs: res.totalMs ?? 0, groups: res.groups });
+  ctx.log(`  ${fmt(res.totalMs ?? 0, 1)} ms of kernels per step (profiled)`);
 }
 
 /** The PyTorch reference's training and forward on one preset, when a python with torch was found. */

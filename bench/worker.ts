@@ -3,7 +3,7 @@
 //   node --require tsx/cjs bench/worker.ts <job.json> <result.json>
 //
 // Jobs and results are described in bench/common.ts; bench/index.ts runs them.
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -29,11 +29,13 @@ import {
   type JobResult,
   median,
   type OnnxJobResult,
+  type OnnxProfileJobResult,
   type OnnxTrainJobResult,
   type SynthJobResult,
   type TfjsJobResult,
   timeReps,
 } from "./common";
+import { afterRuns, groupProfile, type ProfileEvent } from "./profile";
 import { benchSynth } from "./synth";
 
 function common(): JobCommon {
@@ -186,6 +188,38 @@ async function onnxTrainJob(job: Extract<BenchJob, { kind: "onnx-train" }>): Pro
   return { ...base, available: true, reason: engine.reason, train: { ...train, loss }, copy: { bytes, ms: copyMs }, rss, ...common() };
 }
 
+/** onnxruntime's profile of `runs` onnx training steps (after 2 unprofiled warm-ups), by op group. */
+async function onnxProfileJob(job: Extract<BenchJob, { kind: "onnx-profile" }>): Promise<OnnxProfileJobResult> {
+  const base = { kind: "onnx-profile" as const, preset: job.preset, batch: job.batch };
+  const st = onnxRuntimeStatus();
+  if (!st.available) return { ...base, available: false, reason: st.reason, ...common() };
+  await tf.setBackend("cpu"); // only to hold the initial weights
+  const model = buildL3Net(job.preset, { seed: 0 });
+  const batch = randomBatch(model, job.batch);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-profile-"));
+  try {
+    const prefix = path.join(dir, "step");
+    const engine = await createOnnxTrainingEngine(
+      model,
+      { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 1e-5 },
+      { profileFilePrefix: prefix },
+    );
+    // the profile starts at session creation: warm-up steps are in it, so they are counted and left out
+    for (let i = 0; i < 2; i++) await engine.step(batch, 1e-4);
+    for (let i = 0; i < job.runs; i++) await engine.step(batch, 1e-4);
+    await engine.endProfiling();
+    await engine.dispose();
+    model.dispose();
+    const file = readdirSync(dir).find((f) => f.endsWith(".json"));
+    if (!file) throw new Error("onnxruntime wrote no profile");
+    const events = JSON.parse(readFileSync(path.join(dir, file), "utf8")) as ProfileEvent[];
+    const { groups, totalMs } = groupProfile(afterRuns(events, 2), job.runs);
+    return { ...base, available: true, reason: engine.reason, runs: job.runs, totalMs, groups, ...common() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function dataJob(job: Extract<BenchJob, { kind: "data" }>): Promise<DataJobResult> {
   await tf.setBackend("cpu");
   const out: DataJobResult = { kind: "data", preset: job.preset, batch: job.batch, clips: job.clips, ...common() };
@@ -293,6 +327,8 @@ export async function runJob(job: BenchJob): Promise<JobResult> {
       return tfjsJob(job);
     case "onnx-train":
       return onnxTrainJob(job);
+    case "onnx-profile":
+      return onnxProfileJob(job);
     case "onnx":
       return onnxJob(job);
     case "data":

@@ -6,11 +6,11 @@ export function registerBenchCommand(program: Command): void {
   program
     .command("bench")
     .description(
-      "Speed and memory benchmarks (training and forward samples/s per preset and backend, data pipeline, synthetic generation, ONNX, PyTorch reference); writes bench-results/<date>.json and .md",
+      "Speed and memory benchmarks (training and forward samples/s per preset and backend, data pipeline, synthetic generation, ONNX, PyTorch reference, a profile of the onnx training step); writes bench-results/<date>.json and .md",
     )
     .option(
       "--only <name>",
-      "run only these sections (repeatable or comma-separated): train, forward, onnx, data, synth, torch, leak",
+      "run only these sections (repeatable or comma-separated): train, forward, onnx, data, synth, torch, leak, profile (onnxruntime's profile of the onnx training step by op group)",
       collect,
       [],
     )

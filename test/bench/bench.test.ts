@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { type BenchReport, formatBenchMarkdown, runBench } from "../../bench";
+import { afterRuns, groupProfile } from "../../bench/profile";
 import { tempDir } from "../helpers";
 
 describe("runBench (smoke)", () => {
@@ -44,6 +45,7 @@ describe("runBench (smoke)", () => {
         "data",
         "synth",
         "leak",
+        "profiles",
         "memory",
         "notes",
       ])
@@ -77,6 +79,59 @@ describe("runBench (smoke)", () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  it("profiles the onnx training step by op group (--only profile)", { timeout: 120_000 }, async (t) => {
+    const tmp = tempDir();
+    try {
+      const report = await runBench({ only: ["profile"], presets: "tiny", quick: true, out: tmp.dir, log: () => {}, print: false });
+      const p = report.profiles[0];
+      if (!p) {
+        t.skip(`onnxruntime-node does not load: ${report.notes.join("; ")}`);
+        return;
+      }
+      assert.equal(p.runs, 1);
+      assert.ok(p.totalMs > 0);
+      const total = p.groups.reduce((a, g) => a + g.ms, 0);
+      assert.ok(Math.abs(total - p.totalMs) < 1e-6 * p.totalMs, "the groups add up to the total");
+      for (const group of [
+        "weight-gradient GEMMs",
+        "forward convs",
+        "input-gradient convs",
+        "batch norm in training mode",
+        "Adam and moving statistics",
+      ])
+        assert.ok(
+          p.groups.find((g) => g.group === group && g.ms > 0 && g.nodes > 0),
+          `group '${group}' measured`,
+        );
+      assert.match(readFileSync(report.files.md, "utf8"), /## Where the onnx training step's time goes: tiny, batch 8/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it("groups profile events by op after the warm-up runs", () => {
+    const events = [
+      { cat: "Session", name: "model_run", ts: 0, dur: 10 },
+      { cat: "Node", name: "vision/block1/conv1:blocked#3_kernel_time", ts: 1, dur: 999, args: { op_name: "Conv" } },
+      { cat: "Session", name: "model_run", ts: 100, dur: 10 },
+      { cat: "Node", name: "vision/block1/conv1:blocked#3_kernel_time", ts: 101, dur: 3000, args: { op_name: "Conv" } },
+      { cat: "Node", name: "vision/block1/conv2:dx:blocked#9_kernel_time", ts: 102, dur: 1000, args: { op_name: "Conv" } },
+      { cat: "Node", name: "adam:mul#7_kernel_time", ts: 103, dur: 1000, args: { op_name: "Mul" } },
+    ];
+    const kept = afterRuns(events, 1);
+    assert.equal(kept.filter((e) => e.cat === "Node").length, 3, "the first run's events are dropped");
+    const { groups, totalMs } = groupProfile(kept, 1);
+    assert.equal(totalMs, 5);
+    assert.deepEqual(
+      groups.map((g) => [g.group, g.ms, g.nodes]),
+      [
+        ["forward convs", 3, 1],
+        ["input-gradient convs", 1, 1],
+        ["Adam and moving statistics", 1, 1],
+      ],
+    );
   });
 
   it("rejects unknown sections, presets and backends before running anything", async () => {

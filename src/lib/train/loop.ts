@@ -8,7 +8,6 @@ import * as path from "node:path";
 import type { AvcTransforms, PairSource, SkippedClip } from "../data";
 import type { L3Net } from "../models";
 import { ConfigError, removeStaleTempFiles, writeFileAtomic } from "../util";
-import { rollBackToCheckpoint } from "./checkpoint";
 import {
   Checkpointer,
   EarlyStopping,
@@ -19,13 +18,14 @@ import {
   SignalHandler,
   TimeGuard,
 } from "./callbacks";
+import { rollBackToCheckpoint } from "./checkpoint";
 import { DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "./config";
 import { createTrainingEngine } from "./create-engine";
 import type { TrainingEngine } from "./engine";
 import { assertUsableSource, type FitResult, Trainer, type TrainerCallback } from "./trainer";
 
-export { type AvcPairing, DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "./config";
 export type { EvalResult, MetricsRow } from "./callbacks";
+export { type AvcPairing, DEFAULT_TRAIN_CONFIG, type TrainAvcConfig, validateTrainConfig } from "./config";
 export { evaluateBatches, type TrainStepOptions, trainStep } from "./step";
 
 /** Hooks called during training (e.g. live learning curves in a notebook). May be async. */

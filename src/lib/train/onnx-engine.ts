@@ -345,6 +345,11 @@ export class OnnxTrainingEngine implements TrainingEngine {
     this.readModel();
   }
 
+  /** Ends onnxruntime's profiling of the step sessions (an engine made with `profileFilePrefix`); the files are written then. */
+  async endProfiling(): Promise<void> {
+    for (const { session } of await Promise.all(this.steps.values())) session.endProfiling?.();
+  }
+
   async dispose(): Promise<void> {
     const sessions = [...(await Promise.all(this.steps.values())).map((s) => s.session), ...(await Promise.all(this.evals.values()))];
     this.steps.clear();
@@ -378,8 +383,12 @@ export function nchwcBlockSize(ort: Ort): Promise<number> {
 export async function createOnnxTrainingEngine(
   model: L3Net,
   step: EngineStepConfig,
-  opts: EngineOptions & { reason?: string } = {},
-): Promise<TrainingEngine> {
+  opts: EngineOptions & {
+    reason?: string;
+    /** Profile every session run with onnxruntime's profiler into `<prefix>_<date>.json` (see {@link OnnxTrainingEngine.endProfiling}). */
+    profileFilePrefix?: string;
+  } = {},
+): Promise<OnnxTrainingEngine> {
   const { ort, version } = loadOnnxRuntime("train.engine");
   if (step.microBatches !== 1)
     throw new ConfigError(
@@ -395,6 +404,7 @@ export async function createOnnxTrainingEngine(
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     ...onnxSpinOptions(),
+    ...(opts.profileFilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profileFilePrefix } : {}),
   };
   // NCHWc kernels are the CPU provider's own; its block size follows the CPU's vector width
   const nchwcBlock = device === "cpu" ? await nchwcBlockSize(ort) : 0;

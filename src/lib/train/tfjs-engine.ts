@@ -6,8 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { L3Net } from "../models";
 import type { EngineStepConfig, TrainingEngine } from "./engine";
-import { evaluateBatches, trainStep } from "./step";
 import { Adam, type AdamState } from "./optimizer";
+import { evaluateBatches, trainStep } from "./step";
 
 /** A {@link TrainingEngine} over the model's tfjs variables. */
 export class TfjsTrainingEngine implements TrainingEngine {

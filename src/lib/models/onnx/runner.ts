@@ -78,6 +78,8 @@ export interface OrtSessionLike {
   /** `fetches` may give pre-allocated output tensors, which onnxruntime writes in place. */
   run(feeds: Record<string, OrtTensorLike>, fetches?: Record<string, OrtTensorLike | null>): Promise<Record<string, OrtTensorLike>>;
   release(): Promise<void>;
+  /** Ends profiling (sessions made with `enableProfiling`) and writes the profile file. */
+  endProfiling?(): void;
 }
 
 /** The onnxruntime-node module, as used here. */
