@@ -34,7 +34,7 @@ const GROUPS: ReadonlyArray<[string, (node: string, op: string) => boolean]> = [
   ["weight-gradient tap copies (Pad, Slice)", (n, op) => (op === "Slice" || op === "Pad") && (n.includes(":tap") || n.includes(":xpad"))],
   ["kernel layouts (Gather)", (n, op) => op === "Gather" && n.includes(":kernel")],
   ["NCHWc reorders of activations", (_, op) => op === "ReorderInput" || op === "ReorderOutput"],
-  ["batch norm in training mode", (n) => /\/(input_)?bn\d*[:#/]/.test(n) || n.includes("input_bn")],
+  ["batch norm in training mode", (n) => /\/(input_)?bn\d*[:#/]/.test(n)],
   ["max-pool with indices, MaxUnpool, the pooled ReLU", (n, op) => op === "MaxPool" || op === "MaxUnpool" || /\/pool[:#]/.test(n)],
   ["ReLU and its gradient", (n) => /\/relu\d*[:#]/.test(n)],
   ["Adam and moving statistics", (n) => n.startsWith("adam") || n.startsWith("stats")],

@@ -19,7 +19,16 @@ import {
 } from "../src/lib/data";
 import type { ManifestRow } from "../src/lib/data/types";
 import { readSamples } from "../src/lib/media";
-import { buildL3Net, createInferenceRunner, exportOnnx, modelSummary, OnnxL3Runner, onnxRuntimeStatus } from "../src/lib/models";
+import {
+  buildL3Net,
+  createInferenceRunner,
+  exportOnnx,
+  type L3Net,
+  type L3PresetName,
+  modelSummary,
+  OnnxL3Runner,
+  onnxRuntimeStatus,
+} from "../src/lib/models";
 import { Adam, avcTransforms, createOnnxTrainingEngine, trainStep } from "../src/lib/train";
 import { errorMessage, mapPool, Rng } from "../src/lib/util";
 import {
@@ -152,15 +161,28 @@ async function onnxJob(job: Extract<BenchJob, { kind: "onnx" }>): Promise<OnnxJo
   };
 }
 
+/** The step the onnx-train and onnx-profile jobs time: sampled pairs, as tfjs' and PyTorch's rows. */
+const ONNX_BENCH_STEP = { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 1e-5 } as const;
+
+/** The preset's model (initial weights held on tfjs cpu) and a random batch, or why onnxruntime-node does not load. */
+async function onnxJobInputs(job: {
+  preset: L3PresetName;
+  batch: number;
+}): Promise<{ reason: string } | { model: L3Net; batch: AvcBatch }> {
+  const st = onnxRuntimeStatus();
+  if (!st.available) return { reason: st.reason };
+  await tf.setBackend("cpu");
+  const model = buildL3Net(job.preset, { seed: 0 });
+  return { model, batch: randomBatch(model, job.batch) };
+}
+
 async function onnxTrainJob(job: Extract<BenchJob, { kind: "onnx-train" }>): Promise<OnnxTrainJobResult> {
   const base = { kind: "onnx-train" as const, preset: job.preset, batch: job.batch };
-  const st = onnxRuntimeStatus();
-  if (!st.available) return { ...base, available: false, reason: st.reason, ...common() };
-  await tf.setBackend("cpu"); // only to hold the initial weights
-  const model = buildL3Net(job.preset, { seed: 0 });
+  const inputs = await onnxJobInputs(job);
+  if ("reason" in inputs) return { ...base, available: false, reason: inputs.reason, ...common() };
+  const { model, batch } = inputs;
   const flops = modelSummary(model.graph).totals.flops;
-  const batch = randomBatch(model, job.batch);
-  const engine = await createOnnxTrainingEngine(model, { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 1e-5 });
+  const engine = await createOnnxTrainingEngine(model, ONNX_BENCH_STEP);
   let loss = 0;
   const step = async () => {
     loss = (await engine.step(batch, 1e-4)).loss;
@@ -191,19 +213,13 @@ async function onnxTrainJob(job: Extract<BenchJob, { kind: "onnx-train" }>): Pro
 /** onnxruntime's profile of `runs` onnx training steps (after 2 unprofiled warm-ups), by op group. */
 async function onnxProfileJob(job: Extract<BenchJob, { kind: "onnx-profile" }>): Promise<OnnxProfileJobResult> {
   const base = { kind: "onnx-profile" as const, preset: job.preset, batch: job.batch };
-  const st = onnxRuntimeStatus();
-  if (!st.available) return { ...base, available: false, reason: st.reason, ...common() };
-  await tf.setBackend("cpu"); // only to hold the initial weights
-  const model = buildL3Net(job.preset, { seed: 0 });
-  const batch = randomBatch(model, job.batch);
+  const inputs = await onnxJobInputs(job);
+  if ("reason" in inputs) return { ...base, available: false, reason: inputs.reason, ...common() };
+  const { model, batch } = inputs;
   const dir = mkdtempSync(path.join(os.tmpdir(), "l3kit-bench-profile-"));
   try {
     const prefix = path.join(dir, "step");
-    const engine = await createOnnxTrainingEngine(
-      model,
-      { microBatches: 1, pairing: "sampled", negatives: 1, weightDecay: 1e-5 },
-      { profileFilePrefix: prefix },
-    );
+    const engine = await createOnnxTrainingEngine(model, ONNX_BENCH_STEP, { profileFilePrefix: prefix });
     // the profile starts at session creation: warm-up steps are in it, so they are counted and left out
     for (let i = 0; i < 2; i++) await engine.step(batch, 1e-4);
     for (let i = 0; i < job.runs; i++) await engine.step(batch, 1e-4);

@@ -114,6 +114,14 @@ export function floatBytes(data: Float32Array): Uint8Array {
   return out;
 }
 
+function int32Bytes(data: Int32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.length * 4);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) dv.setInt32(i * 4, data[i] as number, true);
+  return out;
+}
+
 function int64Bytes(values: readonly number[]): Uint8Array {
   const out = new Uint8Array(values.length * 8);
   const dv = new DataView(out.buffer);
@@ -169,42 +177,36 @@ export class OnnxGraphBuilder {
 
   /** A named int32 tensor constant (1-D). */
   int32Init(name: string, data: Int32Array): string {
-    const bytes = new Uint8Array(data.length * 4);
-    const view = new DataView(bytes.buffer);
-    for (let j = 0; j < data.length; j++) view.setInt32(j * 4, data[j] as number, true);
-    this.initializers.push(tensorProto(name, [data.length], INT32, bytes));
+    this.initializers.push(tensorProto(name, [data.length], INT32, int32Bytes(data)));
     return name;
   }
 
   /** A float scalar constant (shared by value). */
   scalar(v: number): string {
-    const key = `f:${v}`;
-    const hit = this.constCache.get(key);
-    if (hit) return hit;
-    const name = `const:${this.consts++}`;
-    this.initializers.push(tensorProto(name, [], FLOAT, floatBytes(Float32Array.of(v))));
-    this.constCache.set(key, name);
-    return name;
+    return this.shared(`f:${v}`, () => ({ dims: [], type: FLOAT, raw: floatBytes(Float32Array.of(v)) }));
   }
 
   /** A 1-D float constant of `length` copies of `v` (shared by value and length). */
   filled(v: number, length: number): string {
-    const key = `F:${v}x${length}`;
-    const hit = this.constCache.get(key);
-    if (hit) return hit;
-    const name = `const:${this.consts++}`;
-    this.initializers.push(tensorProto(name, [length], FLOAT, floatBytes(new Float32Array(length).fill(v))));
-    this.constCache.set(key, name);
-    return name;
+    return this.shared(`F:${v}x${length}`, () => ({
+      dims: [length],
+      type: FLOAT,
+      raw: floatBytes(new Float32Array(length).fill(v)),
+    }));
   }
 
   /** A 1-D int64 constant (shared by value). */
   ints(values: readonly number[]): string {
-    const key = `i:${values.join(",")}`;
+    return this.shared(`i:${values.join(",")}`, () => ({ dims: [values.length], type: INT64, raw: int64Bytes(values) }));
+  }
+
+  /** The constant cached under `key`, or a new one named `const:<n>` from `make` (its name is set here). */
+  private shared(key: string, make: () => { dims: readonly number[]; type: number; raw: Uint8Array }): string {
     const hit = this.constCache.get(key);
     if (hit) return hit;
     const name = `const:${this.consts++}`;
-    this.initializers.push(tensorProto(name, [values.length], INT64, int64Bytes(values)));
+    const { dims, type, raw } = make();
+    this.initializers.push(tensorProto(name, dims, type, raw));
     this.constCache.set(key, name);
     return name;
   }

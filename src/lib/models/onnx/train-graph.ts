@@ -69,14 +69,12 @@ export interface TrainGraphInfo {
   layout?: FlatLayout;
 }
 
-/** Input / output name of a parameter, its Adam moments, its gradient and its new value. */
+/**
+ * Input / output names: per parameter in `gradients` mode and the inference graph (a parameter, its
+ * gradient, a statistic and its new value); the flat vectors in `step` mode.
+ */
 export const trainNames = {
   param: (n: string) => `p:${n}`,
-  newParam: (n: string) => `p':${n}`,
-  m: (n: string) => `m:${n}`,
-  newM: (n: string) => `m':${n}`,
-  v: (n: string) => `v:${n}`,
-  newV: (n: string) => `v':${n}`,
   grad: (n: string) => `g:${n}`,
   stat: (n: string) => `s:${n}`,
   newStat: (n: string) => `s':${n}`,
@@ -108,9 +106,7 @@ export interface FlatLayout {
 
 /** The flat layout of a graph's step: parameters in the graph's parameter order. */
 export function trainLayout(graph: L3Graph): FlatLayout {
-  const nodes = graph.nodes.filter((n) => neededNodes(graph, [graph.outputs.logits]).has(n.name));
-  const used = paramsOf(nodes);
-  const convKernels = new Set(convKernelsOf(nodes));
+  const { used, convKernels } = logitNodes(graph);
   const slots = (trainable: boolean) => {
     let offset = 0;
     const out: FlatSlot[] = [];
@@ -510,7 +506,7 @@ function emitBatchNorm(c: Ctx, node: Extract<GraphNode, { op: "batchNorm" }>, x:
   const gamma4 = e.reshape(c.param(node.gamma), [1, ch, 1, 1], s);
   const scale = e.mul(gamma4, rstd, `${s}:scale`);
   const y = channelAffine(e, d, e.reshape(scale, [ch], s), c.param(node.beta), ch, s);
-  // moving statistics: m·old + (1 − m)·batch (the variance unbiased, as PyTorch and the tfjs engine)
+  // the batch's statistics for the moving ones (the variance unbiased, as PyTorch and the tfjs engine)
   const unbiased = count > 1 ? e.mul(variance, e.scalar(count / (count - 1)), s) : variance;
   c.statOut(node.movingMean, e.reshape(mean, [ch], s), node.momentum);
   c.statOut(node.movingVariance, e.reshape(unbiased, [ch], s), node.momentum);
@@ -885,6 +881,13 @@ function declareParams(
   return { param, flatParam };
 }
 
+/** The nodes the logits need, in order, the parameters they read and their conv kernels. */
+function logitNodes(graph: L3Graph): { nodes: GraphNode[]; used: Set<string>; convKernels: Set<string> } {
+  const need = neededNodes(graph, [graph.outputs.logits]);
+  const nodes = graph.nodes.filter((n) => need.has(n.name));
+  return { nodes, used: paramsOf(nodes), convKernels: new Set(convKernelsOf(nodes)) };
+}
+
 /** Parameters read by a set of nodes. */
 function paramsOf(nodes: readonly GraphNode[]): Set<string> {
   const out = new Set<string>();
@@ -932,10 +935,7 @@ function emitForward(
   replace?: (node: GraphNode, out: Value) => Value,
   flat?: FlatLayout,
 ): Forward {
-  const need = neededNodes(graph, [graph.outputs.logits]);
-  const nodes = graph.nodes.filter((n) => need.has(n.name));
-  const used = paramsOf(nodes);
-  const convKernels = new Set(convKernelsOf(nodes));
+  const { nodes, used, convKernels } = logitNodes(graph);
   const env = emitInputs(e, graph, batch);
   const { param, flatParam } = declareParams(e, graph, used, convKernels, flat);
   const statOuts: Array<[string, string, number]> = [];
@@ -964,9 +964,10 @@ function emitForward(
  * Inputs: `frames` [B,H,W,3] and `audio` [B,bins,frames,1] (NHWC, as l3kit's batches), `targets`
  * [N,2] one-hot and `weights` [N] of the N scored combinations (sampled: N = B, weights 1/B;
  * in-batch: {@link inBatchPairs}' labels and weights), `lr` and `t` (the Adam step count after this
- * update) as scalars, every trainable parameter `p:<name>`, its moments `m:<name>`, `v:<name>`, and
- * the batch-norm statistics `s:<name>`. Outputs: `loss`, `accuracy` (weighted; balanced in-batch),
- * `p':`, `m':`, `v':`, `s':` — or, in `gradients` mode, `g:<name>` instead of the Adam outputs.
+ * update) as scalars, and the flat vectors `params`, `m`, `v` (Adam's moments) and `stats` (the
+ * batch-norm statistics) laid out as `info.layout`. Outputs: `loss`, `accuracy` (weighted; balanced
+ * in-batch), `params'`, `m'`, `v'`, `stats'`. In `gradients` mode the inputs are per parameter
+ * (`p:<name>`, `s:<name>`, no `lr`, `t`, moments) and the outputs `g:<name>` and `s':<name>`.
  */
 export function buildTrainGraph(graph: L3Graph, opts: TrainGraphOptions): TrainGraphInfo {
   const B = opts.batch;
