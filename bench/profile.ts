@@ -31,7 +31,10 @@ const GROUPS: ReadonlyArray<[string, (node: string, op: string) => boolean]> = [
   ["weight-gradient GEMMs", (n, op) => op === "FusedMatMul" && n.includes(":dwt")],
   ["input-gradient convs", (n, op) => op === "Conv" && n.includes(":dx")],
   ["forward convs", (_, op) => op === "Conv"],
-  ["weight-gradient tap copies (Pad, Slice)", (n, op) => (op === "Slice" || op === "Pad") && (n.includes(":tap") || n.includes(":xpad"))],
+  [
+    "weight-gradient tap copies (Pad, Slice, row Gather)",
+    (n, op) => ["Slice", "Pad", "Gather"].includes(op) && [":tap", ":xpad", ":dycol"].some((part) => n.includes(part)),
+  ],
   ["kernel layouts (Gather)", (n, op) => op === "Gather" && n.includes(":kernel")],
   ["NCHWc reorders of activations", (_, op) => op === "ReorderInput" || op === "ReorderOutput"],
   ["batch norm in training mode", (n) => /\/(input_)?bn\d*[:#/]/.test(n)],
