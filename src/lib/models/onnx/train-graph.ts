@@ -264,6 +264,16 @@ interface Ctx {
   consumers: Map<string, GraphNode[]>;
   /** A parameter as a flat value and the offset it starts at (read by Gathers, see {@link KernelRef}). */
   flatParam: (name: string) => { flat: string; offset: number };
+  /**
+   * Batch norms (by name) whose scale the conv before them applies in its backward pass (see
+   * {@link foldsBatchNormScale}); the batch norm fills in its scale [C] when it is emitted.
+   */
+  scaleFolds: Map<string, ScaleFold>;
+}
+
+/** A batch norm's per-channel scale, applied to the gradient by the conv that feeds it. */
+interface ScaleFold {
+  scale?: string;
 }
 
 /**
@@ -398,16 +408,49 @@ function emitConv(c: Ctx, node: Extract<GraphNode, { op: "conv2d" }>, x: Value):
     return { out: { name: out, layout: { kind: "nchw", c: cout, h, w }, rows: x.rows, grad: false } };
   }
   const out = convForward(c, node, x, W);
+  const fold: ScaleFold | undefined = bn && foldsBatchNormScale(x, node) ? {} : undefined;
+  if (bn && fold) c.scaleFolds.set(bn.name, fold);
   const back: Backward = (dy) => {
+    // with a folded batch-norm scale s, dy is the gradient divided by s: the input gradient reads the
+    // kernel times s per output channel, and the weight gradient is scaled per output channel
+    const scale = fold ? (fold.scale ?? fail(`batch norm after '${node.name}' left no scale`)) : undefined;
     let dx: string | undefined;
     if (x.grad) {
       // Conv with the kernel flipped in space and its in/out channels swapped
-      dx = sameConv(e, dy, cout, { ...W, swapFlip: true }, cin, k, `${node.name}:dx`);
+      const kernel = scale ? scaledKernel(e, source, { o: cout, i: cin, k }, scale, node.name) : W;
+      dx = sameConv(e, dy, cout, { ...kernel, swapFlip: true }, cin, k, `${node.name}:dx`);
     }
-    const dW = convWeightGrad(e, node, x, dy);
+    let dW = convWeightGrad(e, node, x, dy);
+    if (scale) dW = e.mul(dW, e.reshape(scale, [cout, 1, 1, 1], node.name), `${node.name}:dw`);
     return { inputs: [dx], params: { [node.kernel]: dW } };
   };
   return { out: { name: out, layout: { kind: "nchw", c: cout, h, w }, rows: x.rows, grad: true }, back };
+}
+
+/**
+ * Whether the batch norm after a conv hands back its input gradient divided by its scale γ·rstd,
+ * leaving the conv to apply it: to its kernel (for the input gradient) and to the weight gradient,
+ * both kernel-sized, instead of one pass over the map. Only where the map is at least 4× the
+ * kernel (the early, large maps; on late maps the kernel is the bigger tensor).
+ */
+function foldsBatchNormScale(x: Value, node: Extract<GraphNode, { op: "conv2d" }>): boolean {
+  if (x.layout.kind !== "nchw") return false;
+  return x.rows * x.layout.h * x.layout.w >= 4 * x.layout.c * node.kernelSize * node.kernelSize;
+}
+
+/** The OIHW kernel at `source` times `scale` [O] per output channel, as a dense {@link KernelRef}. */
+function scaledKernel(
+  e: TrainEmitter,
+  source: { flat: string; offset: number },
+  shape: { o: number; i: number; k: number },
+  scale: string,
+  base: string,
+): KernelRef {
+  const { o, i, k } = shape;
+  const size = o * i * k * k;
+  const kernel = e.op("Slice", [source.flat, e.b.ints([source.offset]), e.b.ints([source.offset + size])], `${base}:wslice`);
+  const scaled = e.mul(e.reshape(kernel, [o, i * k * k], base), e.reshape(scale, [o, 1], base), `${base}:wscaled`);
+  return denseKernel(e, scaled, o, i, k);
 }
 
 /**
@@ -560,16 +603,26 @@ function emitBatchNorm(c: Ctx, node: Extract<GraphNode, { op: "batchNorm" }>, x:
   const unbiased = count > 1 ? e.mul(variance, e.scalar(count / (count - 1)), s) : variance;
   c.statOut(node.movingMean, e.reshape(mean, [ch], s), node.momentum);
   c.statOut(node.movingVariance, e.reshape(unbiased, [ch], s), node.momentum);
+  const fold = c.scaleFolds.get(node.name);
+  if (fold) fold.scale = e.reshape(scale, [ch], s);
   const back: Backward = (dy) => {
-    // x̂ = d·rstd; dβ = Σdy; dγ = rstd·Σ(dy·d); dx = scale·dy − (d·(scale·rstd·dγ/n) + scale·dβ/n)
+    // x̂ = d·rstd; dβ = Σdy; dγ = rstd·Σ(dy·d); dx = scale·(dy − d·(rstd·dγ/n) − dβ/n), where the
+    // conv before applies `scale` when it is folded (one pass over the map fewer)
     const dBeta4 = e.op("ReduceSum", [dy, e.b.ints([0, 2, 3])], `${s}:dbeta`, [{ name: "keepdims", i: 1 }]);
     const dyd = e.op("ReduceSum", [e.mul(dy, d, s), e.b.ints([0, 2, 3])], `${s}:dyd`, [{ name: "keepdims", i: 1 }]);
     const dGamma4 = e.mul(dyd, rstd, `${s}:dgamma`);
-    const c2 = e.mul(scale, e.mul(dBeta4, e.scalar(1 / count), s), s);
-    const c3 = e.mul(e.mul(scale, rstd, s), e.mul(dGamma4, e.scalar(1 / count), s), s);
     const negC = (v: string) => e.reshape(e.op("Neg", [v], s), [ch], s);
-    const correction = channelAffine(e, d, negC(c3), negC(c2), ch, `${s}:corr`);
-    const dx = e.add(e.mul(dy, scale, s), correction, `${s}:dx`);
+    let dx: string;
+    if (fold) {
+      const k2 = e.mul(dBeta4, e.scalar(1 / count), s);
+      const k3 = e.mul(rstd, e.mul(dGamma4, e.scalar(1 / count), s), s);
+      dx = e.add(dy, channelAffine(e, d, negC(k3), negC(k2), ch, `${s}:corr`), `${s}:dx`);
+    } else {
+      const c2 = e.mul(scale, e.mul(dBeta4, e.scalar(1 / count), s), s);
+      const c3 = e.mul(e.mul(scale, rstd, s), e.mul(dGamma4, e.scalar(1 / count), s), s);
+      const correction = channelAffine(e, d, negC(c3), negC(c2), ch, `${s}:corr`);
+      dx = e.add(e.mul(dy, scale, s), correction, `${s}:dx`);
+    }
     return {
       inputs: [x.grad ? dx : undefined],
       params: { [node.gamma]: e.reshape(dGamma4, [ch], s), [node.beta]: e.reshape(dBeta4, [ch], s) },
@@ -996,6 +1049,7 @@ function emitForward(
     flatParam,
     statOut: (n, v, momentum) => statOuts.push([n, v, momentum]),
     consumers: consumersOf(nodes),
+    scaleFolds: new Map(),
   };
   const backs = new Map<string, Backward>();
   for (const node of nodes) {
