@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Box, BoxFrame, ManifestRow } from "../data/types";
-import { readSamples } from "../media";
+import { type RgbFrame, readSamples } from "../media";
 import {
   audioInputShape,
   computeAudioInput,
@@ -358,10 +358,13 @@ export function protocolTarget(
     return { t: frame.t, sounding: [...frame.sounding], ...(distractors.length ? { distractors: [...distractors] } : {}) };
   }
   if (protocol !== "l3kit")
-    throw new ConfigError(`unknown localization protocol ${JSON.stringify(protocol)}; expected one of ${LOCALIZATION_PROTOCOLS.join(", ")}`, {
-      subject: "protocol",
-      reason: "unknown-value",
-    });
+    throw new ConfigError(
+      `unknown localization protocol ${JSON.stringify(protocol)}; expected one of ${LOCALIZATION_PROTOCOLS.join(", ")}`,
+      {
+        subject: "protocol",
+        reason: "unknown-value",
+      },
+    );
   const { width, height, resizeTo, size } = geometry;
   const sounding = boxesToCenterCrop(frame.sounding, width, height, resizeTo, size);
   if (sounding.length === 0) return null;
@@ -437,14 +440,25 @@ export function manifestLocalizationSource(
       const f = new Float32Array(items.length * size * size * 3);
       const a = new Float32Array(items.length * bins * nFrames);
       const targets: BoxFrame[] = [];
+      // one decode per clip for all of its instants in the batch (one ffmpeg run each, as the cache)
+      const byPath = new Map<string, number[]>();
+      items.forEach((it, i) => {
+        byPath.set(it.row.path, [...(byPath.get(it.row.path) ?? []), i]);
+      });
+      const decoded: Array<{ frame: RgbFrame; audio: Float32Array }> = new Array(items.length);
+      for (const [file, idx] of byPath) {
+        const s = await readSamples(
+          file,
+          idx.map((i) => items[i]!.frame.t),
+          { size: { shortSide: resizeTo }, sampleRate: fe.sampleRate, audioSec: fe.durationSec },
+        );
+        idx.forEach((i, j) => {
+          decoded[i] = { frame: s.frames[j]!, audio: s.audio[j]!.samples };
+        });
+      }
       for (let i = 0; i < items.length; i++) {
         const { row, frame } = items[i]!;
-        const s = await readSamples(row.path, [frame.t], {
-          size: { shortSide: resizeTo },
-          sampleRate: fe.sampleRate,
-          audioSec: fe.durationSec,
-        });
-        const fr = s.frames[0]!;
+        const fr = decoded[i]!.frame;
         const target = protocolTarget(frame, protocol, { width: fr.width, height: fr.height, resizeTo, size });
         if (!target)
           throw new L3kitError(`no sounding box inside the centre crop at t=${frame.t} (protocol l3kit drops the item)`, {
@@ -453,7 +467,7 @@ export function manifestLocalizationSource(
           });
         targets.push(target);
         f.set(computeFrameInput(model.config, fr), i * size * size * 3);
-        a.set(computeAudioInput(fe, s.audio[0]!.samples), i * bins * nFrames);
+        a.set(computeAudioInput(fe, decoded[i]!.audio), i * bins * nFrames);
       }
       return { frames: tf.tensor4d(f, [items.length, size, size, 3]), audio: tf.tensor4d(a, [items.length, bins, nFrames, 1]), targets };
     },
