@@ -34,7 +34,7 @@ export const QUICKSTART_CONFIG = z.object({
   // AVOL: its similarity map is the localization (the concat head's Grad-CAM only ties the
   // vision-only map). 1,500 clips of the fast-to-render realistic profile (tiny's 64×64, 8 fps, 3 s,
   // with sounding objects of 15–40% of the frame, so that cIoU reads; fewer clips overfit: 600
-  // default clips peaked at 0.73), 8 samples each, and 1,500 steps: about 10–11 minutes on 2 cores
+  // default clips peaked at 0.73), 8 samples each, and 1,500 steps: about 10 minutes on 2 cores
   // with the onnx engine, data generation included.
   model: withDefaults(MODEL_SECTION, { fusion: "avol" }),
   data: withDefaults(
@@ -68,7 +68,7 @@ export type QuickstartConfig = z.output<typeof QUICKSTART_CONFIG>;
 
 export const quickstart = defineExperiment({
   name: "quickstart",
-  summary: "synthetic benchmark → train tiny L³-Net → AVC accuracy, probes, localization, table and plots (~10–11 min on 2 cores)",
+  summary: "synthetic benchmark → train tiny L³-Net → AVC accuracy, probes, localization, table and plots (~10 min on 2 cores)",
   description:
     "The end-to-end tour: generates the synthetic audio-visual benchmark (once; it is cached), pre-decodes samples, trains a tiny L³-Net on audio-visual correspondence for a fixed number of steps, then evaluates it on the test split: AVC accuracy and ROC AUC, linear probes of the frozen vision and audio towers with every training label and with a few per class (beside the same network with random weights and hand-made features), and sound-source localization — pointing game and cIoU under the published protocol (eval.locProtocol), on the realistic profile's sounding objects of 15–40% of the frame — beside the vision-only map and a centre prior. Writes table.{csv,md,json} (table.md: the recipe, then metrics × model, random weights, hand-made), provenance.json, metrics.jsonl and plots.html (the table first).",
   schema: QUICKSTART_CONFIG,
