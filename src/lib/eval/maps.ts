@@ -443,7 +443,9 @@ export function manifestLocalizationSource(
       // one decode per clip for all of its instants in the batch (one ffmpeg run each, as the cache)
       const byPath = new Map<string, number[]>();
       items.forEach((it, i) => {
-        byPath.set(it.row.path, [...(byPath.get(it.row.path) ?? []), i]);
+        const idx = byPath.get(it.row.path);
+        if (idx) idx.push(i);
+        else byPath.set(it.row.path, [i]);
       });
       const decoded: Array<{ frame: RgbFrame; audio: Float32Array }> = new Array(items.length);
       for (const [file, idx] of byPath) {

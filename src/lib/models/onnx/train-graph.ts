@@ -822,7 +822,7 @@ function emitLocationDot(c: Ctx, node: GraphNode, x: Value, y: Value): Emitted {
   if (x.layout.kind !== "rowsMap" || y.layout.kind !== "rows") fail(`'${s}' needs per-location vision rows and audio rows`);
   const hw = x.layout.h * x.layout.w;
   const E = x.layout.d;
-  if (x.pairing === "frame" && y.pairing === "audio" && c.pairs) return pairedLocationDot(c, node, x, y, c.pairs);
+  if (x.pairing === "frame" && y.pairing === "audio" && c.pairs) return pairedLocationDot(c, node, x, y, { hw, E }, c.pairs);
   const R = x.rows;
   const x3 = e.reshape(x.name, [R, hw, E], s);
   const y3 = e.reshape(y.name, [R, E, 1], s);
@@ -854,13 +854,17 @@ function pairedByLocationDot(graph: L3Graph, cut: { vision: string; audio: strin
  * Backward: the combinations' gradients scattered back by one Gather of the inverse index (a zero
  * where a pair is not scored), then dV = dAll·A and dA = dAllᵀ·V.
  */
-function pairedLocationDot(c: Ctx, node: GraphNode, x: Value, y: Value, pairs: NonNullable<Ctx["pairs"]>): Emitted {
+function pairedLocationDot(
+  c: Ctx,
+  node: GraphNode,
+  x: Value,
+  y: Value,
+  { hw, E }: { hw: number; E: number },
+  pairs: NonNullable<Ctx["pairs"]>,
+): Emitted {
   const { e } = c;
   const s = node.name;
-  if (x.layout.kind !== "rowsMap" || y.layout.kind !== "rows") fail(`'${s}' needs per-location vision rows and audio rows`);
   const { batch: B, shifts, combinations: N } = pairs;
-  const hw = x.layout.h * x.layout.w;
-  const E = x.layout.d;
   const v2 = e.reshape(x.name, [B * hw, E], s);
   const all = e.op("Gemm", [v2, y.name], `${s}:all`, [{ name: "transB", i: 1 }]);
   // combination s·B + i, location l ← all[(i·hw + l)·B + (i + s) mod B]
